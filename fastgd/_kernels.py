@@ -1,0 +1,168 @@
+"""Numba kernels: the inner loops of fastgd.
+
+Every function here trusts its inputs. The Python layer (``_sgd.py``) has
+already checked shapes and dtypes, made ``X`` C-contiguous, and turned every
+string option into an integer code. Kernels never allocate per row, never
+print and never draw random numbers from a hidden state.
+
+Conventions shared by all kernels:
+
+- ``X`` is a C-contiguous float32 or float64 array of shape
+  (n_samples, n_features) and ``y`` a 1-D array of the same dtype.
+- ``coef`` is a float64 array of shape (n_features,) and ``intercept`` a
+  float64 array of shape (1,). The coefficients are kept in float64 whatever
+  the data's dtype; float32 data is read as float32 and every product is
+  accumulated in float64.
+- The residual of row i is ``r_i = X[i] @ coef + intercept - y[i]`` (the
+  negative of ``y - X beta``), so the gradient of the mean squared residual is
+  ``(2 / n) X^T r``.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+# Reassociation lets LLVM vectorise the row dot product. ``nnan`` and
+# ``ninf`` are left out on purpose: divergence must stay visible as inf/NaN.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+# A fixed number of row chunks for the parallel passes. Each chunk sums into
+# its own buffer row and the rows are combined in chunk order, so the result
+# does not depend on how many threads ran the chunks.
+N_CHUNKS = 64
+
+LOSS_SQUARED_ERROR = 0
+LOSS_L2_NORM = 1
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def _residual_sums(X, y, coef, intercept, out):
+    """One pass over X: ``X^T r``, ``sum(r)`` and ``sum(r**2)``.
+
+    ``out`` is a float64 array of shape (n_features + 2,) and is overwritten
+    with ``[X^T r, sum(r), sum(r**2)]`` for the residual ``r`` at ``coef`` and
+    ``intercept``. Each row's residual is accumulated into ``X^T r`` while the
+    row is still in cache, so X is read once. Only ``out`` is modified.
+    """
+    n_samples, n_features = X.shape
+    width = n_features + 2
+    step = (n_samples + N_CHUNKS - 1) // N_CHUNKS
+    partial = np.zeros((N_CHUNKS, width), dtype=np.float64)
+    b = intercept[0]
+
+    for c in prange(N_CHUNKS):
+        acc = partial[c]
+        sum_r = 0.0
+        sum_r2 = 0.0
+        for i in range(c * step, min((c + 1) * step, n_samples)):
+            r = b - y[i]
+            for j in range(n_features):
+                r += X[i, j] * coef[j]
+            for j in range(n_features):
+                acc[j] += r * X[i, j]
+            sum_r += r
+            sum_r2 += r * r
+        acc[n_features] = sum_r
+        acc[n_features + 1] = sum_r2
+
+    # combine the chunks' partial sums in a fixed order
+    for k in range(width):
+        total = partial[0, k]
+        for c in range(1, N_CHUNKS):
+            total += partial[c, k]
+        out[k] = total
+
+
+@njit(cache=True)
+def _gradient_scale(loss_code, n_rows, norm):
+    """Factor that turns ``[X^T r, sum(r)]`` over ``n_rows`` into a gradient.
+
+    Squared error: ``2 / n_rows``. L2 norm (RMS): ``1 / (n_rows * norm)``,
+    and 0 when ``norm`` is 0, where the residual is exactly zero and the
+    coefficients already minimise the loss.
+    """
+    if loss_code == LOSS_SQUARED_ERROR:
+        return 2.0 / n_rows
+    if norm > 0.0:
+        return 1.0 / (n_rows * norm)
+    return 0.0
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _minibatch_epoch(
+    X, y, coef, intercept, order, batch_size, eta, loss_code, norm, fit_intercept
+):
+    """One epoch of mini-batch SGD; return ``(sum of r**2, steps taken)``.
+
+    Visits the rows in the order given by the index array ``order`` (X is
+    never copied or reordered), ``batch_size`` rows per step; the last batch
+    holds the remaining ``n_samples % batch_size`` rows when that is not zero.
+    ``batch_size == 1`` is plain SGD. Each step's gradient is the batch mean
+    of the loss gradient; for the L2 norm, the residual is scaled by the fixed
+    ``norm`` (an estimate of the full-data RMS, see ``SGDRegressor``) rather
+    than by the batch's own norm. ``coef`` and ``intercept`` are updated in
+    place after every batch.
+
+    The first returned value sums each visited row's squared residual at the
+    coefficients in force when its batch was visited. If it stops being
+    finite, the epoch ends early after that batch; the caller sees fewer
+    steps than batches and a non-finite sum.
+    """
+    n_samples, n_features = X.shape
+    grad = np.empty(n_features, dtype=np.float64)
+    sum_r2 = 0.0
+    steps = 0
+
+    for start in range(0, n_samples, batch_size):
+        stop = min(start + batch_size, n_samples)
+        grad[:] = 0.0
+        sum_r = 0.0
+        b = intercept[0]
+        for k in range(start, stop):
+            i = order[k]
+            r = b - y[i]
+            for j in range(n_features):
+                r += X[i, j] * coef[j]
+            for j in range(n_features):
+                grad[j] += r * X[i, j]
+            sum_r += r
+            sum_r2 += r * r
+
+        scale = eta * _gradient_scale(loss_code, stop - start, norm)
+        for j in range(n_features):
+            coef[j] -= scale * grad[j]
+        if fit_intercept:
+            intercept[0] -= scale * sum_r
+        steps += 1
+        if not np.isfinite(sum_r2):
+            break
+
+    return sum_r2, steps
+
+
+@njit(cache=True)
+def _shuffle(order, seed):
+    """Shuffle the index array ``order`` in place (Fisher-Yates).
+
+    The random stream is SplitMix64 started from the integer ``seed``, so the
+    permutation depends on ``seed`` alone: no global or per-thread generator
+    state is read or changed. The modulo reduction has a bias below
+    ``n / 2**64``, far under anything a fit can detect.
+    """
+    state = np.uint64(seed)
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    mix1 = np.uint64(0xBF58476D1CE4E5B9)
+    mix2 = np.uint64(0x94D049BB133111EB)
+    s30 = np.uint64(30)
+    s27 = np.uint64(27)
+    s31 = np.uint64(31)
+    one = np.uint64(1)
+    for i in range(order.shape[0] - 1, 0, -1):
+        state += golden
+        z = state
+        z = (z ^ (z >> s30)) * mix1
+        z = (z ^ (z >> s27)) * mix2
+        z ^= z >> s31
+        j = np.intp(z % (np.uint64(i) + one))
+        tmp = order[i]
+        order[i] = order[j]
+        order[j] = tmp

@@ -1,0 +1,296 @@
+"""SGDRegressor and fastgd.fit against independent references."""
+
+import doctest
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import reference
+
+import fastgd
+from fastgd import ConvergenceWarning, DivergenceError, SGDRegressor
+
+# the smallest step count at which full batch reaches rtol 1e-6 here is ~60;
+# eta0=0.2 is safe: the largest eigenvalue of 2 X^T X / n is about 2.5
+FULL = dict(batch_size=None, eta0=0.2, max_iter=400, tol=None)
+
+
+def _params(model):
+    return np.r_[model.coef_, model.intercept_]
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "l2_norm"])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_full_batch_reaches_lstsq(loss, fit_intercept, problem):
+    X, y = problem
+    coef, intercept = reference.lstsq(X, y, fit_intercept)
+    # the RMS gradient is the squared-error gradient divided by 2 * RMS: far
+    # from the optimum its steps are shorter, so it gets a smaller, stable
+    # eta0 (curvature at the optimum 2.5 / (2 * 0.1)) and more epochs
+    eta0, max_iter = (0.2, 400) if loss == "squared_error" else (0.05, 1000)
+
+    model = SGDRegressor(**{**FULL, "eta0": eta0, "max_iter": max_iter},
+                         loss=loss, fit_intercept=fit_intercept).fit(X, y)
+
+    np.testing.assert_allclose(model.coef_, coef, rtol=1e-6)
+    np.testing.assert_allclose(model.intercept_, intercept, rtol=1e-6,
+                               atol=1e-12)
+    assert model.n_iter_ == model.t_ == max_iter
+
+
+@pytest.mark.parametrize("batch_size", [1, 8, 64])
+@pytest.mark.parametrize("loss", ["squared_error", "l2_norm"])
+def test_stochastic_modes_reach_lstsq(batch_size, loss, problem):
+    X, y = problem
+    coef, intercept = reference.lstsq(X, y)
+    # with a constant step, SGD ends in a noise ball around the optimum whose
+    # radius grows with eta0 * (residual noise 0.1) / batch_size; 0.02 in
+    # every coefficient is several times that radius at these settings
+    eta0 = 0.005 if loss == "squared_error" else 0.0005
+    model = SGDRegressor(batch_size=batch_size, loss=loss, eta0=eta0,
+                         max_iter=60 * batch_size, tol=None, random_state=0)
+
+    model.fit(X, y)
+
+    np.testing.assert_allclose(_params(model), np.r_[coef, intercept],
+                               atol=0.02)
+    assert model.t_ == model.n_iter_ * -(-500 // batch_size)
+
+
+def test_batch_size_n_is_full_batch(problem):
+    X, y = problem
+    full = SGDRegressor(**FULL).fit(X, y)
+    as_n = SGDRegressor(**{**FULL, "batch_size": len(X)}).fit(X, y)
+    np.testing.assert_array_equal(full.coef_, as_n.coef_)
+    assert full.intercept_ == as_n.intercept_
+    np.testing.assert_array_equal(full.loss_curve_, as_n.loss_curve_)
+
+
+def test_loss_curve_matches_reference_loss(problem):
+    X, y = problem
+    model = SGDRegressor(**{**FULL, "max_iter": 3}).fit(X, y)
+    # the first full-batch loss is that of the zero start
+    assert model.loss_curve_[0] == pytest.approx(
+        reference.mse(X, y, np.zeros(5), 0.0), rel=1e-12
+    )
+    assert model.loss_curve_.shape == (3,)
+    assert np.all(np.diff(model.loss_curve_) < 0)
+
+
+def test_l2_norm_zero_residual_leaves_coefficients_unchanged():
+    # small integers: every residual is exactly 0.0 in floating point, in any
+    # order of summation
+    X = np.random.default_rng(0).integers(-5, 6, (50, 3)).astype(np.float64)
+    coef = np.array([1.0, 2.0, -1.0])
+    y = X @ coef + 0.5
+    for batch_size in (None, 1, 10):
+        model = SGDRegressor(loss="l2_norm", batch_size=batch_size,
+                             warm_start=True, max_iter=3, tol=None)
+        model.coef_, model.intercept_ = coef.copy(), 0.5
+        model.fit(X, y)
+        np.testing.assert_array_equal(model.coef_, coef)
+        assert model.intercept_ == 0.5
+        np.testing.assert_array_equal(model.loss_curve_, 0.0)
+
+
+def test_same_random_state_gives_identical_coefficients(problem):
+    X, y = problem
+    a = SGDRegressor(batch_size=8, random_state=5, max_iter=5, tol=None)
+    b = SGDRegressor(batch_size=8, random_state=5, max_iter=5, tol=None)
+    c = SGDRegressor(batch_size=8, random_state=6, max_iter=5, tol=None)
+    np.testing.assert_array_equal(a.fit(X, y).coef_, b.fit(X, y).coef_)
+    assert not np.array_equal(a.coef_, c.fit(X, y).coef_)
+
+
+def test_random_state_generator_is_accepted(problem):
+    X, y = problem
+    a = SGDRegressor(random_state=np.random.default_rng(3), max_iter=2,
+                     tol=None).fit(X, y)
+    b = SGDRegressor(random_state=np.random.default_rng(3), max_iter=2,
+                     tol=None).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+def test_n_jobs_does_not_change_the_result(problem):
+    X, y = np.tile(problem[0], (20, 1)), np.tile(problem[1], 20)
+    one = SGDRegressor(**FULL, n_jobs=1).fit(X, y)
+    two = SGDRegressor(**FULL, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+
+
+_THREAD_SCRIPT = textwrap.dedent("""
+    import numpy as np, numba, fastgd
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30_000, 8))
+    y = X @ rng.standard_normal(8) + rng.standard_normal(30_000)
+    out = []
+    for batch_size in (None, 1, 32):
+        model = fastgd.SGDRegressor(batch_size=batch_size, eta0=0.01,
+                                    max_iter=5, tol=None, random_state=3)
+        model.fit(X, y)
+        out.append(np.r_[model.coef_, model.intercept_])
+    print(numba.get_num_threads())
+    print(np.concatenate(out).tobytes().hex())
+""")
+
+
+def test_thread_count_gives_bit_identical_coefficients():
+    results = {}
+    for threads in ("1", "2"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": threads}
+        done = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT], env=env,
+                              capture_output=True, text=True, check=True)
+        reported, coefficients = done.stdout.split()
+        assert reported == threads
+        results[threads] = coefficients
+    assert results["1"] == results["2"]
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 16])
+def test_float32_in_float32_out(batch_size, seed):
+    X, y = reference.make_regression(300, 4, seed, dtype=np.float32)
+    eta0 = 0.05 if batch_size is None else 0.01
+    model = SGDRegressor(batch_size=batch_size, eta0=eta0, max_iter=200,
+                         tol=None, random_state=0).fit(X, y)
+    assert model.coef_.dtype == np.float32
+    assert model.predict(X).dtype == np.float32
+    coef, intercept = reference.lstsq(X, y)
+    # constant-step SGD noise at eta0=0.01 and noise 0.1 is about 0.02
+    np.testing.assert_allclose(model.coef_, coef, atol=0.05)
+
+
+def test_float32_and_float64_fits_agree(seed):
+    X, y = reference.make_regression(300, 4, seed)
+    params = dict(batch_size=None, eta0=0.2, max_iter=200, tol=None)
+    wide = SGDRegressor(**params).fit(X, y)
+    narrow = SGDRegressor(**params).fit(X.astype(np.float32),
+                                        y.astype(np.float32))
+    np.testing.assert_allclose(narrow.coef_, wide.coef_, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 7])
+def test_inputs_are_not_modified(batch_size, problem):
+    X, y = problem
+    X_f = np.asfortranarray(X)
+    before = X.copy(), y.copy(), X_f.copy()
+    SGDRegressor(batch_size=batch_size, max_iter=3, tol=None).fit(X, y)
+    SGDRegressor(batch_size=batch_size, max_iter=3, tol=None).fit(X_f, y)
+    np.testing.assert_array_equal(X, before[0])
+    np.testing.assert_array_equal(y, before[1])
+    np.testing.assert_array_equal(X_f, before[2])
+
+
+def test_fortran_and_strided_input_give_the_c_result(problem):
+    X, y = problem
+    expected = SGDRegressor(**FULL).fit(X, y).coef_
+    wide = np.zeros((X.shape[0], 2 * X.shape[1]))
+    wide[:, ::2] = X
+    for variant in (np.asfortranarray(X), wide[:, ::2]):
+        np.testing.assert_array_equal(
+            SGDRegressor(**FULL).fit(variant, y).coef_, expected
+        )
+
+
+def test_integer_data_is_fitted_as_float64():
+    X = np.arange(20).reshape(10, 2) % 7
+    y = np.arange(10)
+    model = SGDRegressor(batch_size=None, eta0=0.001, max_iter=5,
+                         tol=None).fit(X, y)
+    assert model.coef_.dtype == np.float64
+
+
+def test_predict_and_score(problem):
+    X, y = problem
+    model = SGDRegressor(**FULL).fit(X, y)
+    np.testing.assert_allclose(model.predict(X),
+                               X @ model.coef_ + model.intercept_)
+    coef, intercept = reference.lstsq(X, y)
+    r = y - X @ coef - intercept
+    expected_r2 = 1 - (r @ r) / np.sum((y - y.mean()) ** 2)
+    assert model.score(X, y) == pytest.approx(expected_r2, rel=1e-9)
+
+
+def test_pickle_round_trip(problem):
+    X, y = problem
+    model = SGDRegressor(batch_size=4, max_iter=3, tol=None,
+                         random_state=0).fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    np.testing.assert_array_equal(restored.loss_curve_, model.loss_curve_)
+    assert restored.get_params() == model.get_params()
+
+
+def test_tol_stops_early_and_none_runs_max_iter(problem):
+    X, y = problem
+    stopped = SGDRegressor(batch_size=None, eta0=0.2, tol=1e-6,
+                           max_iter=1000).fit(X, y)
+    assert stopped.n_iter_ < 1000
+    # stopping means n_iter_no_change epochs failed to improve by tol
+    tail = stopped.loss_curve_[-6:]
+    assert np.all(tail[0] - tail[1:] < 1e-6 * 5 + 1e-12)
+    fixed = SGDRegressor(batch_size=1, tol=None, max_iter=7).fit(X, y)
+    assert fixed.n_iter_ == 7 and len(fixed.loss_curve_) == 7
+
+
+def test_max_iter_before_tol_warns(problem):
+    X, y = problem
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        SGDRegressor(batch_size=None, eta0=0.01, max_iter=2).fit(X, y)
+
+
+def test_warm_start_continues(problem):
+    X, y = problem
+    model = SGDRegressor(**{**FULL, "max_iter": 10}, warm_start=True)
+    model.fit(X, y)
+    model.fit(X, y)
+    twenty = SGDRegressor(**{**FULL, "max_iter": 20}).fit(X, y)
+    np.testing.assert_allclose(model.coef_, twenty.coef_, rtol=1e-12)
+    cold = SGDRegressor(**{**FULL, "max_iter": 10}).fit(X, y)
+    cold.fit(X, y)
+    assert not np.allclose(cold.coef_, twenty.coef_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 16])
+def test_divergence_raises_and_keeps_finite_coefficients(batch_size, problem):
+    X, y = problem
+    X = X * 1e3
+    model = SGDRegressor(batch_size=batch_size, eta0=0.01, max_iter=500,
+                         random_state=0)
+    with pytest.raises(DivergenceError, match="diverged in epoch") as info:
+        model.fit(X, y)
+    assert np.all(np.isfinite(model.coef_))
+    assert np.isfinite(model.intercept_)
+    assert info.value.epoch >= 1
+    assert len(model.loss_curve_) == info.value.epoch - 1
+    assert np.all(np.isfinite(model.loss_curve_))
+
+
+def test_verbose_prints_one_line_per_epoch(problem, capsys):
+    X, y = problem
+    SGDRegressor(verbose=1, max_iter=3, tol=None).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("-- Epoch 1: loss")
+    SGDRegressor(max_iter=3, tol=None).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_functional_fit_matches_estimator(problem):
+    X, y = problem
+    result = fastgd.fit(X, y, **FULL)
+    model = SGDRegressor(**FULL).fit(X, y)
+    np.testing.assert_array_equal(result.coef, model.coef_)
+    assert result.intercept == model.intercept_
+    assert (result.n_iter, result.t) == (400, 400)
+    assert result.converged is False
+    assert fastgd.fit(X, y, batch_size=None, eta0=0.2, tol=1e-6).converged
+
+
+def test_docstring_examples_run():
+    from fastgd import _sgd
+
+    failures, tried = doctest.testmod(_sgd, optionflags=doctest.ELLIPSIS)
+    assert tried > 0 and failures == 0
