@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _kernels
+from . import _engine
 from ._threads import thread_limit
 from ._validation import (
     Boolean,
@@ -24,10 +24,8 @@ from .exceptions import ConvergenceWarning, DivergenceError
 
 __all__ = ["SGDRegressor", "FitResult", "fit"]
 
-_LOSS_CODES = {
-    "squared_error": _kernels.LOSS_SQUARED_ERROR,
-    "l2_norm": _kernels.LOSS_L2_NORM,
-}
+_LOSS_CODES = _engine.LOSS_CODES
+_SQUARED_ERROR = _LOSS_CODES["squared_error"]
 
 # A mean squared residual this many times that of the starting point (or of
 # predicting the mean, if larger) is taken as divergence.
@@ -334,8 +332,8 @@ class _Run:
         if not self.full_batch:
             order = np.arange(n_samples, dtype=np.intp)
             norm = 0.0
-            if self.loss_code == _kernels.LOSS_L2_NORM:
-                _kernels._residual_sums(X, y, self.coef, self.intercept, sums)
+            if self.loss_code != _SQUARED_ERROR:
+                sums = _engine.residual_sums(X, y, self.coef, self.intercept, sums)
                 norm = np.sqrt(sums[n_features + 1] / n_samples)
 
         reference = self._reference_mse()
@@ -345,14 +343,23 @@ class _Run:
         for epoch in range(1, self.max_iter + 1):
             saved = (self.coef.copy(), self.intercept.copy())
             if self.full_batch:
-                mse = self._full_batch_step(sums)
+                mse = _engine.full_batch_step(
+                    X,
+                    y,
+                    self.coef,
+                    self.intercept,
+                    self.eta,
+                    self.loss_code,
+                    self.fit_intercept,
+                    sums,
+                )
                 steps = 1
                 # the loss belongs to the coefficients before the step
                 finite = saved
             else:
                 if self.shuffle:
-                    _kernels._shuffle(order, next(self.seeds))
-                sum_r2, steps = _kernels._minibatch_epoch(
+                    _engine.shuffle(order, next(self.seeds))
+                sum_r2, steps = _engine.stochastic_epoch(
                     X,
                     y,
                     self.coef,
@@ -373,7 +380,7 @@ class _Run:
                 self._diverge(epoch, mse, finite if np.isfinite(mse) else saved)
                 return
             self.epoch = epoch
-            loss = mse if self.loss_code == _kernels.LOSS_SQUARED_ERROR else np.sqrt(mse)
+            loss = mse if self.loss_code == _SQUARED_ERROR else np.sqrt(mse)
             self.losses.append(loss)
             if self.verbose:
                 elapsed = time.perf_counter() - start
@@ -393,19 +400,6 @@ class _Run:
         if not (np.all(np.isfinite(self.coef)) and np.isfinite(self.intercept[0])):
             # the very last step overflowed; its loss was never measured
             self._diverge(self.epoch, np.inf, saved)
-
-    def _full_batch_step(self, sums):
-        """One full-batch step; return the mean squared residual before it."""
-        n_samples, n_features = self.X.shape
-        _kernels._residual_sums(self.X, self.y, self.coef, self.intercept, sums)
-        mse = sums[n_features + 1] / n_samples
-        scale = self.eta * _kernels._gradient_scale(
-            self.loss_code, n_samples, np.sqrt(mse)
-        )
-        self.coef -= scale * sums[:n_features]
-        if self.fit_intercept:
-            self.intercept -= scale * sums[n_features]
-        return mse
 
     def _reference_mse(self):
         """Scale against which a growing loss counts as divergence."""
