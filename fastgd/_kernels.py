@@ -19,7 +19,10 @@ Conventions shared by all kernels:
 """
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # Reassociation lets LLVM vectorise the row dot product. ``nnan`` and
 # ``ninf`` are left out on purpose: divergence must stay visible as inf/NaN.
@@ -32,6 +35,42 @@ N_CHUNKS = 64
 
 LOSS_SQUARED_ERROR = 0
 LOSS_L2_NORM = 1
+
+# How many rows ahead, in the visiting order, the stochastic kernels ask the
+# processor to fetch. A shuffled epoch is bound by memory latency: without
+# this each row's load waits ~100 ns for DRAM. 8 to 16 rows ahead measured
+# best on the development machine (2-core EPYC) for batch sizes 1 to 256.
+PREFETCH_DISTANCE = 12
+_CACHE_LINE = 64
+
+
+@intrinsic
+def _prefetch(typingctx, array, index, byte_offset):
+    """Hint the processor to load ``array[index]`` + ``byte_offset`` bytes.
+
+    Emits LLVM's ``prefetch`` (read, keep in all cache levels). It never
+    faults and changes no value, so it cannot change results.
+    """
+    sig = types.void(array, index, byte_offset)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        ary = context.make_array(array_type)(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        indices = [args[1]] + [zero] * (array_type.ndim - 1)
+        item = cgutils.get_item_pointer(context, builder, array_type, ary, indices)
+        byte_ptr = ir.IntType(8).as_pointer()
+        address = builder.gep(builder.bitcast(item, byte_ptr), [args[2]])
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32]),
+            "llvm.prefetch.p0",
+        )
+        builder.call(function, [address, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -102,6 +141,10 @@ def _minibatch_epoch(
     than by the batch's own norm. ``coef`` and ``intercept`` are updated in
     place after every batch.
 
+    While visiting a row, the kernel prefetches the row ``PREFETCH_DISTANCE``
+    places further on in ``order``, which hides most of a shuffled epoch's
+    memory latency.
+
     The first returned value sums each visited row's squared residual at the
     coefficients in force when its batch was visited. If it stops being
     finite, the epoch ends early after that batch; the caller sees fewer
@@ -109,6 +152,7 @@ def _minibatch_epoch(
     """
     n_samples, n_features = X.shape
     grad = np.empty(n_features, dtype=np.float64)
+    row_bytes = n_features * X.itemsize
     sum_r2 = 0.0
     steps = 0
 
@@ -118,6 +162,11 @@ def _minibatch_epoch(
         sum_r = 0.0
         b = intercept[0]
         for k in range(start, stop):
+            if k + PREFETCH_DISTANCE < n_samples:
+                ahead = order[k + PREFETCH_DISTANCE]
+                for offset in range(0, row_bytes, _CACHE_LINE):
+                    _prefetch(X, ahead, offset)
+                _prefetch(y, ahead, 0)
             i = order[k]
             r = b - y[i]
             for j in range(n_features):

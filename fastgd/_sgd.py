@@ -1,51 +1,13 @@
-"""The gradient-descent regressor and its functional entry point."""
-
-import time
-import warnings
-from dataclasses import dataclass
+"""``SGDRegressor``: fastgd's training loop as a scikit-learn estimator."""
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _engine
-from ._threads import thread_limit
-from ._validation import (
-    Boolean,
-    Interval,
-    IsNone,
-    Options,
-    RandomState,
-    check_fit_data,
-    check_params,
-    check_predict_data,
-)
-from .exceptions import ConvergenceWarning, DivergenceError
+from ._train import PARAMETER_CONSTRAINTS, train
+from ._validation import check_array, check_params, check_X_y
 
-__all__ = ["SGDRegressor", "FitResult", "fit"]
-
-_LOSS_CODES = _engine.LOSS_CODES
-_SQUARED_ERROR = _LOSS_CODES["squared_error"]
-
-# A mean squared residual this many times that of the starting point (or of
-# predicting the mean, if larger) is taken as divergence.
-_DIVERGENCE_FACTOR = 1e8
-
-PARAMETER_CONSTRAINTS = {
-    "loss": [Options(*_LOSS_CODES)],
-    "batch_size": [IsNone(), Interval("int", 1, None)],
-    "learning_rate": [Options("constant")],
-    "eta0": [Interval("real", 0.0, None, closed="neither")],
-    "max_iter": [Interval("int", 1, None)],
-    "tol": [IsNone(), Interval("real", 0.0, None)],
-    "n_iter_no_change": [Interval("int", 1, None)],
-    "shuffle": [Boolean()],
-    "random_state": [RandomState()],
-    "fit_intercept": [Boolean()],
-    "verbose": [Interval("int", 0, None)],
-    "warm_start": [Boolean()],
-    "n_jobs": [IsNone(), Interval("int", 1, None)],
-}
+__all__ = ["SGDRegressor"]
 
 
 class SGDRegressor(RegressorMixin, BaseEstimator):
@@ -231,42 +193,20 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
             If the loss diverges; the estimator keeps the last finite
             coefficients.
         """
-        check_params(self.get_params(), PARAMETER_CONSTRAINTS)
-        warm = self.warm_start and hasattr(self, "coef_")
-        X, y = check_fit_data(self, X, y)
-        n_samples, n_features = X.shape
-        if self.batch_size is not None and self.batch_size > n_samples:
-            raise ValueError(
-                f"Invalid value for parameter 'batch_size': {self.batch_size}. "
-                f"It must not exceed n_samples={n_samples}; use None for full "
-                "batch."
-            )
+        params = self.get_params()
+        check_params(params, PARAMETER_CONSTRAINTS)
+        # scikit-learn's bookkeeping only (n_features_in_, feature names);
+        # the arrays themselves are checked by fastgd's own validation
+        validate_data(self, X, y, skip_check_array=True)
+        X, y = check_X_y(X, y)
 
         # float64 state, whatever the data's dtype
-        if warm:
+        coef = intercept = None
+        if self.warm_start and hasattr(self, "coef_"):
             coef = np.array(self.coef_, dtype=np.float64)
             intercept = np.array([self.intercept_], dtype=np.float64)
-        else:
-            coef = np.zeros(n_features, dtype=np.float64)
-            intercept = np.zeros(1, dtype=np.float64)
 
-        with thread_limit(self.n_jobs):
-            run = _Run(self, X, y, coef, intercept)
-            try:
-                run.train()
-            finally:
-                self._store(run, X.dtype)
-
-        if run.diverged is not None:
-            raise run.diverged
-        if self.tol is not None and not run.converged:
-            warnings.warn(
-                f"Stopped at max_iter={self.max_iter} epochs before the loss "
-                f"stopped improving by tol={self.tol}; raise max_iter or eta0, "
-                "or loosen tol.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
+        train(X, y, params, coef, intercept, on_stop=lambda run: self._store(run, X.dtype))
         return self
 
     def _store(self, run, dtype):
@@ -292,216 +232,6 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
             ``X @ coef_ + intercept_``, in the dtype of ``X``.
         """
         check_is_fitted(self)
-        X = check_predict_data(self, X)
+        validate_data(self, X, skip_check_array=True, reset=False)
+        X = check_array(X, "X", ndim=2)
         return X @ self.coef_.astype(X.dtype) + X.dtype.type(self.intercept_)
-
-
-class _Run:
-    """State of one call to ``fit``: the epoch loop around the kernels."""
-
-    def __init__(self, estimator, X, y, coef, intercept):
-        self.X = X
-        self.y = y
-        self.coef = coef
-        self.intercept = intercept
-        self.loss_code = _LOSS_CODES[estimator.loss]
-        self.eta = float(estimator.eta0)
-        self.fit_intercept = bool(estimator.fit_intercept)
-        self.max_iter = estimator.max_iter
-        self.tol = estimator.tol
-        self.n_iter_no_change = estimator.n_iter_no_change
-        self.shuffle = estimator.shuffle
-        self.verbose = estimator.verbose
-        n_samples = X.shape[0]
-        b = estimator.batch_size
-        self.full_batch = b is None or b >= n_samples
-        self.batch_size = n_samples if self.full_batch else int(b)
-        self.seeds = _seed_stream(estimator.random_state)
-
-        self.epoch = 0
-        self.steps = 0
-        self.losses = []
-        self.converged = False
-        self.diverged = None
-
-    def train(self):
-        """Run epochs until ``tol`` is met, ``max_iter`` or divergence."""
-        X, y = self.X, self.y
-        n_samples, n_features = X.shape
-        sums = np.empty(n_features + 2, dtype=np.float64)
-        if not self.full_batch:
-            order = np.arange(n_samples, dtype=np.intp)
-            norm = 0.0
-            if self.loss_code != _SQUARED_ERROR:
-                sums = _engine.residual_sums(X, y, self.coef, self.intercept, sums)
-                norm = np.sqrt(sums[n_features + 1] / n_samples)
-
-        reference = self._reference_mse()
-        best = np.inf
-        stalled = 0
-        start = time.perf_counter()
-        for epoch in range(1, self.max_iter + 1):
-            saved = (self.coef.copy(), self.intercept.copy())
-            if self.full_batch:
-                mse = _engine.full_batch_step(
-                    X,
-                    y,
-                    self.coef,
-                    self.intercept,
-                    self.eta,
-                    self.loss_code,
-                    self.fit_intercept,
-                    sums,
-                )
-                steps = 1
-                # the loss belongs to the coefficients before the step
-                finite = saved
-            else:
-                if self.shuffle:
-                    _engine.shuffle(order, next(self.seeds))
-                sum_r2, steps = _engine.stochastic_epoch(
-                    X,
-                    y,
-                    self.coef,
-                    self.intercept,
-                    order,
-                    self.batch_size,
-                    self.eta,
-                    self.loss_code,
-                    norm,
-                    self.fit_intercept,
-                )
-                mse = sum_r2 / n_samples
-                norm = np.sqrt(mse)
-                finite = (self.coef, self.intercept)
-            self.steps += steps
-
-            if not self._healthy(mse, reference):
-                self._diverge(epoch, mse, finite if np.isfinite(mse) else saved)
-                return
-            self.epoch = epoch
-            loss = mse if self.loss_code == _SQUARED_ERROR else np.sqrt(mse)
-            self.losses.append(loss)
-            if self.verbose:
-                elapsed = time.perf_counter() - start
-                line = (
-                    f"-- Epoch {epoch}: loss {loss:.6g}, step size {self.eta:g}, "
-                    f"updates {self.steps}, elapsed {elapsed:.3f} s"
-                )
-                print(line)  # verbose output
-
-            if self.tol is not None:
-                stalled = stalled + 1 if loss > best - self.tol else 0
-                best = min(best, loss)
-                if stalled >= self.n_iter_no_change:
-                    self.converged = True
-                    break
-
-        if not (np.all(np.isfinite(self.coef)) and np.isfinite(self.intercept[0])):
-            # the very last step overflowed; its loss was never measured
-            self._diverge(self.epoch, np.inf, saved)
-
-    def _reference_mse(self):
-        """Scale against which a growing loss counts as divergence."""
-        y = self.y.astype(np.float64, copy=False)
-        spread = np.var(y) if self.fit_intercept else np.mean(y * y)
-        return max(spread, np.finfo(np.float64).tiny)
-
-    def _healthy(self, mse, reference):
-        if not np.isfinite(mse) or mse > _DIVERGENCE_FACTOR * reference:
-            return False
-        return bool(np.all(np.isfinite(self.coef)))
-
-    def _diverge(self, epoch, mse, keep):
-        coef, intercept = keep
-        self.coef = coef.copy()
-        self.intercept = intercept.copy()
-        self.diverged = DivergenceError(
-            f"The fit diverged in epoch {epoch}: the mean squared residual "
-            f"reached {mse:.3g}. The step size eta0={self.eta:g} is too large "
-            "for this data; lower it (by a factor of 10 or more) or "
-            "standardise the features. The coefficients of the last finite "
-            "epoch were kept.",
-            epoch=epoch,
-            loss=float(mse),
-        )
-
-
-def _seed_stream(random_state):
-    """Yield one integer seed per epoch for the shuffling kernel."""
-    if isinstance(random_state, np.random.Generator):
-        rng = random_state
-    elif isinstance(random_state, np.random.RandomState):
-        rng = np.random.default_rng(random_state.randint(0, 2**32 - 1))
-    else:
-        rng = np.random.default_rng(random_state)
-    while True:
-        yield int(rng.integers(0, 2**63 - 1))
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """What ``fastgd.fit`` returns.
-
-    Attributes
-    ----------
-    coef : ndarray of shape (n_features,)
-        Coefficients, in the dtype of ``X``.
-    intercept : float
-        Intercept.
-    n_iter : int
-        Epochs run.
-    t : int
-        Update steps taken.
-    loss_curve : ndarray of shape (n_iter,)
-        Training loss per epoch (see ``SGDRegressor.loss_curve_``).
-    converged : bool
-        Whether the ``tol`` criterion stopped the fit before ``max_iter``.
-    """
-
-    coef: np.ndarray
-    intercept: float
-    n_iter: int
-    t: int
-    loss_curve: np.ndarray
-    converged: bool
-
-
-def fit(X, y, **params) -> FitResult:
-    """Fit a linear model by gradient descent without keeping an estimator.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Training data.
-    y : array-like of shape (n_samples,)
-        Targets.
-    **params
-        Any parameter of ``SGDRegressor`` (``loss``, ``batch_size``,
-        ``eta0``, ``max_iter``, ``tol``, ``random_state``, ...).
-
-    Returns
-    -------
-    result : FitResult
-        Coefficients, intercept, epochs, steps, loss curve and whether the
-        ``tol`` criterion was met.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import fastgd
-    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
-    >>> result = fastgd.fit(X, 2 * X[:, 0] + 1, batch_size=None, eta0=0.1,
-    ...                     max_iter=2000, tol=None)
-    >>> result.coef.round(6), round(result.intercept, 6)
-    (array([2.]), 1.0)
-    """
-    model = SGDRegressor(**params).fit(X, y)
-    return FitResult(
-        coef=model.coef_,
-        intercept=model.intercept_,
-        n_iter=model.n_iter_,
-        t=model.t_,
-        loss_curve=model.loss_curve_,
-        converged=model._converged,
-    )

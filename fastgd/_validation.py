@@ -8,7 +8,6 @@ parameter to the constraints below, and ``check_params`` applies them.
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import check_array, validate_data
 
 
 class Options:
@@ -159,35 +158,82 @@ def _reject_text(X, name):
             )
 
 
-def check_fit_data(estimator, X, y):
+def _is_sparse(X):
+    return hasattr(X, "nnz") and hasattr(X, "toarray")
+
+
+def check_array(X, name, ndim, dtype=None):
+    """Return ``X`` as a C-contiguous float array with ``ndim`` dimensions.
+
+    ``dtype=None`` keeps float32 and float64 as given and turns any other
+    numeric type into float64. Text, sparse or complex data, the wrong number
+    of dimensions, empty input and NaN or infinity raise with a message
+    naming ``name``. A copy is made only when the dtype or layout must
+    change; ``X`` itself is never written to.
+    """
+    if _is_sparse(X):
+        raise TypeError(
+            f"{name} is a sparse matrix; fastgd needs dense data "
+            f"({name}.toarray())."
+        )
+    _reject_text(X, name)
+    try:
+        array = np.asarray(X)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{name} could not be read as an array: {error}") from None
+    if array.dtype.kind == "c":
+        raise ValueError(f"{name} holds complex numbers; fastgd needs real data.")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} is not numeric (dtype {array.dtype}).")
+    if dtype is None:
+        dtype = array.dtype if array.dtype.kind == "f" and array.itemsize in (4, 8) else np.float64
+    if array.ndim != ndim:
+        hint = " Reshape a single feature with X.reshape(-1, 1)." if ndim == 2 else ""
+        raise ValueError(
+            f"{name} must be {ndim}-D, got an array of shape {array.shape}.{hint}"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} has 0 samples (shape {array.shape}); at least 1 is needed.")
+    if ndim == 2 and array.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features (shape {array.shape}); at least 1 is needed.")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    _check_finite(array, name)
+    return array
+
+
+def _check_finite(array, name):
+    """Raise if ``array`` holds NaN or infinity, naming which.
+
+    A plain sum is finite for finite data unless it overflows, so the common
+    case costs one read of the array and no temporary.
+    """
+    if np.isfinite(np.sum(array, dtype=np.float64)):
+        return
+    flat = array.reshape(-1)
+    step = 1 << 20
+    for start in range(0, flat.size, step):
+        block = flat[start : start + step]
+        if np.isnan(block).any():
+            raise ValueError(f"{name} contains NaN.")
+        if np.isinf(block).any():
+            raise ValueError(f"{name} contains infinity.")
+
+
+def check_X_y(X, y):
     """Validate training data; return C-contiguous ``X`` and ``y``.
 
-    ``X`` keeps float32 or float64 as given; any other numeric dtype becomes
-    float64. ``y`` takes ``X``'s dtype. NaN, infinity, empty input, text
-    columns and mismatched lengths raise ``ValueError``. Copies are made only
-    where the dtype or memory layout must change; the caller's arrays are
-    never written to.
+    ``X`` keeps float32 or float64 as given (other numeric types become
+    float64) and ``y`` takes ``X``'s dtype. A ``y`` of shape (n, 1) is
+    flattened. Lengths must match.
     """
-    _reject_text(X, "X")
-    _reject_text(y, "y")
-    X, y = validate_data(
-        estimator,
-        X,
-        y,
-        dtype=[np.float64, np.float32],
-        order="C",
-        y_numeric=True,
-        ensure_min_samples=1,
-    )
-    y = check_array(
-        y, ensure_2d=False, dtype=X.dtype, order="C", input_name="y"
-    )
+    X = check_array(X, "X", ndim=2)
+    y_array = np.asarray(y) if not _is_sparse(y) else y
+    if getattr(y_array, "ndim", 1) == 2 and y_array.shape[1] == 1:
+        y = y_array.reshape(-1)
+    y = check_array(y, "y", ndim=1, dtype=X.dtype)
+    if len(y) != len(X):
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"X has {len(X)} rows, y has {len(y)}."
+        )
     return X, y
-
-
-def check_predict_data(estimator, X):
-    """Validate data for ``predict``: same rules as for fitting, no ``y``."""
-    _reject_text(X, "X")
-    return validate_data(
-        estimator, X, dtype=[np.float64, np.float32], order="C", reset=False
-    )

@@ -269,6 +269,23 @@ def test_divergence_raises_and_keeps_finite_coefficients(batch_size, problem):
     assert np.all(np.isfinite(model.loss_curve_))
 
 
+@pytest.mark.parametrize("batch_size", [None, 1])
+def test_constant_target_is_not_mistaken_for_divergence(batch_size):
+    # a target with zero variance once made the divergence scale zero
+    X = np.ones((4, 1))
+    result = fastgd.fit(X, np.ones(4), batch_size=batch_size, max_iter=3,
+                        tol=None)
+    assert len(result.loss_curve) == 3
+
+
+def test_warm_start_near_the_optimum_is_not_mistaken_for_divergence(problem):
+    X, y = problem
+    model = SGDRegressor(**FULL, warm_start=True).fit(X, y)
+    model.set_params(batch_size=1, eta0=0.01, max_iter=3)
+    model.fit(X, y)
+    assert model.n_iter_ == 3
+
+
 def test_verbose_prints_one_line_per_epoch(problem, capsys):
     X, y = problem
     SGDRegressor(verbose=1, max_iter=3, tol=None).fit(X, y)
@@ -289,8 +306,31 @@ def test_functional_fit_matches_estimator(problem):
     assert fastgd.fit(X, y, batch_size=None, eta0=0.2, tol=1e-6).converged
 
 
-def test_docstring_examples_run():
-    from fastgd import _sgd
-
-    failures, tried = doctest.testmod(_sgd, optionflags=doctest.ELLIPSIS)
+@pytest.mark.parametrize("module", ["fastgd._sgd", "fastgd._train"])
+def test_docstring_examples_run(module):
+    failures, tried = doctest.testmod(sys.modules[module])
     assert tried > 0 and failures == 0
+
+
+def test_functional_fit_rejects_unknown_parameters(problem):
+    with pytest.raises(TypeError, match="'eta'"):
+        fastgd.fit(*problem, eta=0.1)
+    with pytest.raises(TypeError, match="warm_start"):
+        fastgd.fit(*problem, warm_start=True)
+
+
+def test_estimator_defaults_match_the_functional_defaults():
+    from fastgd._train import DEFAULTS
+
+    assert SGDRegressor().get_params() == DEFAULTS
+
+
+def test_import_and_functional_fit_do_not_load_scikit_learn():
+    script = (
+        "import sys, numpy as np, fastgd\n"
+        "fastgd.fit(np.ones((4, 1)), np.ones(4), max_iter=1, tol=None)\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "False"
