@@ -73,42 +73,69 @@ def _prefetch(typingctx, array, index, byte_offset):
     return sig, codegen
 
 
+@njit(inline="always", fastmath=_FASTMATH)
+def _chunk_residual_sums(X, y, coef, b, c, partial):
+    """Add chunk ``c``'s rows into ``partial[c]`` (shared by both passes).
+
+    Row ``i``'s residual is added into ``X^T r`` while the row is still in
+    cache; ``partial[c, -2:]`` receive ``sum(r)`` and ``sum(r**2)``.
+    """
+    n_samples, n_features = X.shape
+    step = (n_samples + N_CHUNKS - 1) // N_CHUNKS
+    acc = partial[c]
+    sum_r = 0.0
+    sum_r2 = 0.0
+    for i in range(c * step, min((c + 1) * step, n_samples)):
+        r = b - y[i]
+        for j in range(n_features):
+            r += X[i, j] * coef[j]
+        for j in range(n_features):
+            acc[j] += r * X[i, j]
+        sum_r += r
+        sum_r2 += r * r
+    acc[n_features] = sum_r
+    acc[n_features + 1] = sum_r2
+
+
+@njit(inline="always")
+def _combine_chunks(partial, out):
+    """Sum the rows of ``partial`` into ``out`` in chunk order."""
+    for k in range(partial.shape[1]):
+        total = partial[0, k]
+        for c in range(1, partial.shape[0]):
+            total += partial[c, k]
+        out[k] = total
+
+
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _residual_sums(X, y, coef, intercept, out):
-    """One pass over X: ``X^T r``, ``sum(r)`` and ``sum(r**2)``.
+    """One pass over X: ``X^T r``, ``sum(r)`` and ``sum(r**2)``, threaded.
 
     ``out`` is a float64 array of shape (n_features + 2,) and is overwritten
     with ``[X^T r, sum(r), sum(r**2)]`` for the residual ``r`` at ``coef`` and
-    ``intercept``. Each row's residual is accumulated into ``X^T r`` while the
-    row is still in cache, so X is read once. Only ``out`` is modified.
+    ``intercept``. X is read once. The rows are split into ``N_CHUNKS``
+    fixed chunks run in parallel, each summing into its own buffer row, and
+    the rows are combined in chunk order. Only ``out`` is modified.
     """
-    n_samples, n_features = X.shape
-    width = n_features + 2
-    step = (n_samples + N_CHUNKS - 1) // N_CHUNKS
-    partial = np.zeros((N_CHUNKS, width), dtype=np.float64)
+    partial = np.zeros((N_CHUNKS, X.shape[1] + 2), dtype=np.float64)
     b = intercept[0]
-
     for c in prange(N_CHUNKS):
-        acc = partial[c]
-        sum_r = 0.0
-        sum_r2 = 0.0
-        for i in range(c * step, min((c + 1) * step, n_samples)):
-            r = b - y[i]
-            for j in range(n_features):
-                r += X[i, j] * coef[j]
-            for j in range(n_features):
-                acc[j] += r * X[i, j]
-            sum_r += r
-            sum_r2 += r * r
-        acc[n_features] = sum_r
-        acc[n_features + 1] = sum_r2
+        _chunk_residual_sums(X, y, coef, b, c, partial)
+    _combine_chunks(partial, out)
 
-    # combine the chunks' partial sums in a fixed order
-    for k in range(width):
-        total = partial[0, k]
-        for c in range(1, N_CHUNKS):
-            total += partial[c, k]
-        out[k] = total
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _residual_sums_serial(X, y, coef, intercept, out):
+    """``_residual_sums`` on one thread, for data too small to split.
+
+    Same chunks, same order of additions, so the same bits as the threaded
+    version; it only skips the cost of starting threads.
+    """
+    partial = np.zeros((N_CHUNKS, X.shape[1] + 2), dtype=np.float64)
+    b = intercept[0]
+    for c in range(N_CHUNKS):
+        _chunk_residual_sums(X, y, coef, b, c, partial)
+    _combine_chunks(partial, out)
 
 
 @njit(cache=True)

@@ -171,3 +171,18 @@ def test_gradient_matches_finite_differences(loss, objective, problem):
         lambda c, b: objective(X, y, c, b), coef, intercept[0]
     )
     np.testing.assert_allclose(gradient, expected, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_samples", [3, 64, 1000])
+def test_serial_and_threaded_passes_give_the_same_bits(n_samples, dtype, seed):
+    X, y = reference.make_regression(n_samples, 6, seed, dtype=dtype)
+    coef, intercept = _state(6, seed)
+    threaded, serial = np.empty(8), np.empty(8)
+    _kernels._residual_sums(X, y, coef, intercept, threaded)
+    _kernels._residual_sums_serial(X, y, coef, intercept, serial)
+    np.testing.assert_array_equal(threaded, serial)
+    np.testing.assert_allclose(
+        serial, reference.residual_sums(X, y, coef, intercept[0]),
+        rtol=RTOL[dtype], atol=1e-12,
+    )
