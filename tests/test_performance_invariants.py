@@ -1,0 +1,171 @@
+"""Checks of speed-critical properties that cannot flake: no timings here.
+
+The timed side lives in ``benchmarks/`` (asv, pytest-benchmark and the
+regression gate ``benchmarks/gate.py``).
+"""
+
+import importlib.util
+import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba import njit
+from numba.core.errors import NumbaPerformanceWarning
+
+from fastgd import _engine, _kernels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_SIGNATURES_SCRIPT = textwrap.dedent("""
+    import json, warnings
+    import numpy as np
+    import fastgd
+    from fastgd import _kernels
+
+    kernels = {name: getattr(_kernels, name) for name in (
+        "_residual_sums", "_residual_sums_serial", "_minibatch_epoch",
+        "_shuffle", "_gradient_scale")}
+    rng = np.random.default_rng(0)
+    counts = []
+    for _ in range(2):
+        for dtype in (np.float64, np.float32):
+            for n_samples in (200, 5_000):  # serial and threaded passes
+                X = rng.standard_normal((n_samples, 8)).astype(dtype)
+                y = X.sum(axis=1)
+                for batch_size in (None, 1, 32):
+                    for loss in ("squared_error", "l2_norm"):
+                        fastgd.fit(X, y, batch_size=batch_size, loss=loss,
+                                   eta0=0.001, max_iter=2, tol=None,
+                                   random_state=1)
+        counts.append({name: len(k.signatures) for name, k in kernels.items()})
+    print(json.dumps(counts))
+""")
+
+
+def test_repeated_fits_compile_nothing_new():
+    # a fresh process: earlier tests in this one may have compiled more
+    done = subprocess.run([sys.executable, "-c", _SIGNATURES_SCRIPT],
+                          capture_output=True, text=True, check=True)
+    first, second = json.loads(done.stdout)
+    assert first == second, "the second round of fits compiled new signatures"
+    # one signature per data dtype (the shuffle and the scale take none)
+    assert first == {"_residual_sums": 2, "_residual_sums_serial": 2,
+                     "_minibatch_epoch": 2, "_shuffle": 1,
+                     "_gradient_scale": 1}
+
+
+def test_prange_loop_is_parallelised():
+    # cached kernels do not recompile, so compile a fresh copy here: Numba
+    # reports a prange it had to run serially only as a warning at compile
+    # time, and a warning turned into an error must not be raised
+    kernel = njit(parallel=True, fastmath=_kernels._FASTMATH)(
+        _kernels._residual_sums.py_func
+    )
+    X = np.ones((100, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NumbaPerformanceWarning)
+        kernel(X, np.ones(100), np.zeros(3), np.zeros(1), np.empty(5))
+
+    source, first = inspect.getsourcelines(_kernels._residual_sums.py_func)
+    prange_line = first + next(
+        k for k, line in enumerate(source) if "prange(" in line
+    )
+    diagnostics = kernel.get_metadata(kernel.signatures[0])["parfor_diagnostics"]
+    lines = {parfor.loc.line for parfor in diagnostics.get_parfors()}
+    assert prange_line in lines, (prange_line, lines)
+
+
+_ROW_READS_SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np
+    from fastgd import _engine
+
+    class RecordingRows:
+        # stands in for X with NUMBA_DISABLE_JIT=1, logging each row read
+        def __init__(self, array):
+            self.array, self.shape = array, array.shape
+            self.size, self.itemsize = array.size, array.itemsize
+            self.rows = []
+        def __getitem__(self, index):
+            self.rows.append(int(index[0]))
+            return self.array[index]
+
+    rng = np.random.default_rng(0)
+    for n_samples in (50, 3000):  # serial and threaded passes
+        X = RecordingRows(rng.standard_normal((n_samples, 4)))
+        _engine.full_batch_step(X, np.zeros(n_samples), np.ones(4),
+                                np.zeros(1), 0.1, 0, True)
+        # consecutive reads of one row are one visit while it is in cache
+        visits = [r for k, r in enumerate(X.rows) if k == 0 or X.rows[k - 1] != r]
+        print(json.dumps([n_samples, visits]))
+""")
+
+
+def test_full_batch_step_reads_each_row_of_X_once():
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    done = subprocess.run([sys.executable, "-c", _ROW_READS_SCRIPT], env=env,
+                          capture_output=True, text=True, check=True)
+    for line in done.stdout.splitlines():
+        n_samples, visits = json.loads(line)
+        assert sorted(visits) == list(range(n_samples)), (
+            "a full-batch step must visit every row of X exactly once"
+        )
+
+
+def test_full_batch_step_is_one_kernel_call(monkeypatch, problem):
+    X, y = problem
+    calls = []
+    for name in ("_residual_sums", "_residual_sums_serial"):
+        kernel = getattr(_kernels, name)
+        monkeypatch.setattr(
+            _kernels, name,
+            lambda *args, kernel=kernel: calls.append(1) or kernel(*args),
+        )
+    _engine.full_batch_step(X, y, np.zeros(5), np.zeros(1), 0.1, 0, True)
+    assert len(calls) == 1
+
+
+def _load_gate():
+    spec = importlib.util.spec_from_file_location(
+        "fastgd_gate", ROOT / "benchmarks" / "gate.py"
+    )
+    gate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gate)
+    return gate
+
+
+def test_gate_passes_unchanged_and_fails_on_a_slowed_kernel(
+    tmp_path, monkeypatch
+):
+    # limits measured here and now, as a user's --write would set them; the
+    # unchanged kernels must pass them and kernels doing their work twice
+    # (a 2x regression) must not
+    gate = _load_gate()
+    monkeypatch.setattr(gate, "N_SAMPLES", 100_000)
+    quiet = lambda *args: None  # noqa: E731
+    limits = gate.write_limits(tmp_path / "limits.json", report=quiet)
+    assert gate.check(limits, report=quiet)
+
+    def twice(function):
+        return lambda *args: (function(*args), function(*args))[1]
+
+    monkeypatch.setattr(_engine, "full_batch_step",
+                        twice(_engine.full_batch_step))
+    monkeypatch.setattr(_engine, "stochastic_epoch",
+                        twice(_engine.stochastic_epoch))
+    assert not gate.check(limits, report=quiet)
+
+
+def test_committed_gate_limits_cover_every_ratio(monkeypatch):
+    gate = _load_gate()
+    monkeypatch.setattr(gate, "N_SAMPLES", 2_000)
+    monkeypatch.setattr(gate, "REPEATS", 1)
+    limits = json.loads(gate.LIMITS_FILE.read_text())["limits"]
+    assert set(gate.measure()) == set(limits)
