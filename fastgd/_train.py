@@ -150,7 +150,7 @@ class Run:
         # The loss of the zero model is mean(y**2); a warm start, and the
         # first l2_norm epoch (which scales its steps by the RMS), need the
         # loss at the actual starting point: one extra pass over X.
-        zero_model_mse = float(np.mean(np.square(y, dtype=np.float64)))
+        zero_model_mse = float(np.einsum("i,i->", y, y, dtype=np.float64)) / n_samples
         start_mse = zero_model_mse
         warm = np.any(self.coef != 0) or self.intercept[0] != 0
         if warm or (not self.full_batch and self.loss_code != _SQUARED_ERROR):

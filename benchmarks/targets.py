@@ -1,0 +1,346 @@
+"""Measure fastgd's speed targets as ratios, side by side in one run.
+
+    python benchmarks/targets.py                 # 1,000,000 x 32, 7 rounds
+    python benchmarks/targets.py --n 200000      # smaller and quicker
+    python benchmarks/targets.py --markdown out.md
+
+Every ratio compares two timings taken in the same process on the same
+arrays, interleaved round by round (so a burst of load from elsewhere falls
+on both sides), after a warm-up round that also compiles the kernels. The
+table gives the median of the per-round ratios and their range. Targets 7
+and 8 run in fresh processes: start-up needs one, and peak memory is read
+from the operating system.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import warnings
+
+import numba
+import numpy as np
+
+import common
+from fastgd import _engine
+
+SQUARED = _engine.LOSS_CODES["squared_error"]
+
+
+def rounds(functions, n_rounds):
+    """Time each function once per round, after one warm-up round.
+
+    Returns ``{name: array of n_rounds seconds}``.
+    """
+    times = {name: [] for name in functions}
+    for round_ in range(n_rounds + 1):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            elapsed = time.perf_counter() - start
+            if round_:
+                times[name].append(elapsed)
+    return {name: np.array(values) for name, values in times.items()}
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def ratio(self, target, what, numerator, denominator, goal):
+        """Add a row for ``numerator / denominator`` (per-round ratios)."""
+        ratios = numerator / denominator
+        median = float(np.median(ratios))
+        self.rows.append(
+            (target, what, median, float(ratios.min()), float(ratios.max()), goal)
+        )
+        print(
+            f"{target:>3}  {what:<58} {median:8.3f}  "
+            f"[{ratios.min():.3f}-{ratios.max():.3f}]  goal {goal}",
+            flush=True,
+        )
+
+    def note(self, target, what, value, goal):
+        self.rows.append((target, what, value, None, None, goal))
+        print(f"{target:>3}  {what:<58} {value}  goal {goal}", flush=True)
+
+    def markdown(self):
+        lines = [
+            "| target | measurement | median | range | goal |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for target, what, median, low, high, goal in self.rows:
+            if low is None:
+                lines.append(f"| {target} | {what} | {median} | | {goal} |")
+            else:
+                lines.append(
+                    f"| {target} | {what} | {median:.3f} | {low:.3f}-{high:.3f} "
+                    f"| {goal} |"
+                )
+        return "\n".join(lines) + "\n"
+
+
+def full_batch(problem, eta):
+    coef = np.zeros(problem.n_features)
+    intercept = np.zeros(1)
+    out = np.empty(problem.n_features + 2)
+    return lambda: _engine.full_batch_step(
+        problem.X, problem.y, coef, intercept, eta, SQUARED, True, out
+    )
+
+
+def numpy_step(problem, eta):
+    X, y = problem.X, problem.y
+    state = {"coef": np.zeros(problem.n_features)}
+
+    def step():
+        coef = state["coef"]
+        state["coef"] = coef - eta * (X.T @ (X @ coef - y)) / len(y)
+
+    return step
+
+
+def epoch(problem, batch_size, eta, shuffled=True, seed=1):
+    order = np.arange(problem.n_samples, dtype=np.intp)
+    coef = np.zeros(problem.n_features)
+    intercept = np.zeros(1)
+    seeds = iter(range(seed, 10**9))
+
+    def run():
+        if shuffled:
+            _engine.shuffle(order, next(seeds))
+        _engine.stochastic_epoch(
+            problem.X, problem.y, coef, intercept, order, batch_size, eta,
+            SQUARED, 1.0, True,
+        )
+
+    return run
+
+
+def numpy_minibatch_epoch(problem, batch_size, eta, seed=1):
+    X, y = problem.X, problem.y
+    rng = np.random.default_rng(seed)
+    state = {"coef": np.zeros(problem.n_features), "b": 0.0}
+
+    def run():
+        coef, b = state["coef"], state["b"]
+        order = rng.permutation(len(y))
+        for start in range(0, len(y), batch_size):
+            rows = order[start : start + batch_size]
+            Xb = X[rows]
+            r = Xb @ coef + b - y[rows]
+            scale = eta * 2.0 / len(rows)
+            coef = coef - scale * (Xb.T @ r)
+            b = b - scale * r.sum()
+        state["coef"], state["b"] = coef, b
+
+    return run
+
+
+def sklearn_epoch(problem, eta):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import SGDRegressor
+
+    # scikit-learn's squared loss is half of fastgd's: twice the eta0 takes
+    # the same steps
+    model = SGDRegressor(
+        penalty=None, learning_rate="constant", eta0=2 * eta, max_iter=1,
+        tol=None, shuffle=True, random_state=0,
+    )
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(problem.X, problem.y)
+
+    return run
+
+
+def fastgd_fit_epoch(problem, eta):
+    import fastgd
+
+    return lambda: fastgd.fit(
+        problem.X, problem.y, batch_size=1, eta0=eta, max_iter=1, tol=None,
+        random_state=0,
+    )
+
+
+def with_threads(n_threads, function):
+    def run():
+        previous = numba.get_num_threads()
+        numba.set_num_threads(n_threads)
+        try:
+            function()
+        finally:
+            numba.set_num_threads(previous)
+
+    return run
+
+
+_STARTUP = textwrap.dedent("""
+    import time
+    start = time.perf_counter()
+    import numpy as np
+    import fastgd
+    X = np.random.default_rng(0).standard_normal((1000, 8))
+    y = X.sum(axis=1)
+    fastgd.fit(X, y, batch_size=None, max_iter=3, tol=None)
+    fastgd.fit(X, y, batch_size=16, max_iter=3, tol=None)
+    print(time.perf_counter() - start)
+""")
+
+_MEMORY = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import common, fastgd
+
+    def status(field):
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+
+    problem = common.make_problem(int(sys.argv[2]), 32, sys.argv[1])
+    X, y = problem.X, problem.y
+    common.make_problem.cache_clear()
+    del problem
+    data = X.nbytes + y.nbytes
+    index = X.shape[0] * np.dtype(np.intp).itemsize
+    fastgd.fit(X[:2000], y[:2000], batch_size=8, max_iter=1, tol=None)
+    fastgd.fit(X[:2000], y[:2000], batch_size=None, max_iter=1, tol=None)
+    added = 0
+    for batch_size in (None, 1, 32):
+        # reset the kernel's record of peak resident memory (VmHWM) to now
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        before = status("VmRSS")
+        fastgd.fit(X, y, batch_size=batch_size, eta0=1e-4, max_iter=2, tol=None)
+        added = max(added, status("VmHWM") - before)
+    print(added, data, index)
+""")
+
+
+def startup_seconds(cache_dir, repeats):
+    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+    times = []
+    for _ in range(repeats):
+        done = subprocess.run(
+            [sys.executable, "-c", _STARTUP], env=env, capture_output=True,
+            text=True, check=True,
+        )
+        times.append(float(done.stdout))
+    return np.array(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="rows")
+    parser.add_argument("--rounds", type=int, default=7, help="timed rounds")
+    parser.add_argument("--markdown", help="also write the table here")
+    args = parser.parse_args(argv)
+    n, d, R = args.n, 32, args.rounds
+    table = Table()
+    print(f"problem: {n} x {d}, {R} rounds after a warm-up; numba threads "
+          f"{numba.get_num_threads()}", flush=True)
+
+    f64 = common.make_problem(n, d, "float64")
+    eta_full = common.step_size(f64, None)
+
+    t = rounds(
+        {
+            "read": f64.X.sum,
+            "numpy": numpy_step(f64, eta_full),
+            "fastgd": full_batch(f64, eta_full),
+        },
+        R,
+    )
+    table.ratio(1, "full-batch step / X.sum() (one read of X)", t["fastgd"],
+                t["read"], "<= 1.25")
+    table.ratio(1, "numpy step / fastgd full-batch step", t["numpy"],
+                t["fastgd"], ">= 3")
+
+    f32 = common.make_problem(n, d, "float32")
+    t32 = rounds({"f64": full_batch(f64, eta_full), "f32": full_batch(f32, eta_full)}, R)
+    table.ratio(2, "full-batch step float64 / float32", t32["f64"], t32["f32"],
+                ">= 1.7")
+    common.make_problem.cache_clear()
+    del f32
+
+    eta1 = common.step_size(f64, 1)
+    t = rounds({"sklearn": sklearn_epoch(f64, eta1),
+                "fastgd": fastgd_fit_epoch(f64, eta1)}, max(5, R // 2))
+    table.ratio(3, "scikit-learn SGD epoch / fastgd SGD epoch (b=1, fit)",
+                t["sklearn"], t["fastgd"], ">= 4")
+
+    for b in (8, 32, 256):
+        eta = common.step_size(f64, b)
+        t = rounds({"numpy": numpy_minibatch_epoch(f64, b, eta),
+                    "fastgd": epoch(f64, b, eta)}, max(5, R // 2))
+        table.ratio(4, f"numpy loop / fastgd mini-batch epoch (b={b})",
+                    t["numpy"], t["fastgd"], ">= 10")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        table.note(4, "PyTorch DataLoader comparison", "skipped: torch not installed",
+                   ">= 100")
+
+    eta32 = common.step_size(f64, 32)
+    t = rounds({"shuffled": epoch(f64, 32, eta32),
+                "sequential": epoch(f64, 32, eta32, shuffled=False)}, R)
+    table.ratio(5, "shuffled / sequential mini-batch epoch (b=32)",
+                t["shuffled"], t["sequential"], "<= 3")
+    t = rounds({"shuffled": epoch(f64, 1, eta1),
+                "sequential": epoch(f64, 1, eta1, shuffled=False)}, R)
+    table.ratio(5, "shuffled / sequential SGD epoch (b=1), for reference",
+                t["shuffled"], t["sequential"], "-")
+    common.make_problem.cache_clear()
+    del f64
+
+    small = common.make_problem(20_000, d, "float64")
+    eta_small = common.step_size(small, None)
+    t = rounds({"1": with_threads(1, full_batch(small, eta_small)),
+                "2": with_threads(2, full_batch(small, eta_small))}, 5 * R)
+    table.ratio(6, "full-batch step 1 thread / 2 threads (20,000 x 32)",
+                t["1"], t["2"], ">= 1.6")
+    from numba import njit  # noqa: F401  (serial path is in _kernels)
+    from fastgd import _kernels
+    for rows in (200, 1000, 5000):
+        tiny = common.make_problem(rows, d, "float64")
+        coef, b0, out = np.zeros(d), np.zeros(1), np.empty(d + 2)
+        t = rounds({
+            "serial": lambda: _kernels._residual_sums_serial(tiny.X, tiny.y, coef, b0, out),
+            "chosen": lambda: _engine.residual_sums(tiny.X, tiny.y, coef, b0, out),
+        }, 50)
+        table.ratio(6, f"chosen pass / serial pass ({rows} x 32)", t["chosen"],
+                    t["serial"], "<= ~1 (never slower)")
+
+    with tempfile.TemporaryDirectory() as cache:
+        cold = startup_seconds(cache, 1)
+        warm = startup_seconds(cache, 5)
+    table.note(7, "fresh process: import + 2 small fits, warm cache (s)",
+               f"{np.median(warm):.2f} [{warm.min():.2f}-{warm.max():.2f}]", "< 1.5")
+    table.note(7, "same with a cold cache (compilation) (s)", f"{cold[0]:.1f}", "report")
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    for dtype in ("float64", "float32"):
+        done = subprocess.run(
+            [sys.executable, "-c", _MEMORY, dtype, str(n)], capture_output=True,
+            text=True, check=True, cwd=here,
+        )
+        added, data, index = (int(v) for v in done.stdout.split())
+        share = added / (data + index)
+        table.note(8, f"peak memory added by fit / (X + y + index), {dtype}",
+                   f"{share:.3f} ({added / 2**20:.1f} MiB)",
+                   "index + 10% of (X + y + index)")
+
+    if args.markdown:
+        with open(args.markdown, "w") as handle:
+            handle.write(table.markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
