@@ -1,14 +1,17 @@
-"""The ``fastgd`` command line: fit a CSV file, or run the built-in demo.
+"""The ``fastgd`` command line: fit a CSV file, run the demo or the bench.
 
 ``fastgd fit FILE.csv --target COLUMN`` fits a linear model to a table by
 gradient descent and prints it beside the exact least-squares solution.
 ``fastgd demo`` compares full-batch gradient descent, SGD and mini-batch SGD
 on the bundled housing data and on a generated problem of a million rows.
+``fastgd bench`` times each method to 1% of the optimal training loss and
+writes a table and a figure (see ``_bench.py``).
 
 Printing is this module's job, unlike the library's (whose only output is
 the optional per-epoch ``verbose`` line). pandas, needed to read CSV files,
-is an optional dependency (``pip install "fastgd[cli]"``); it is
-imported only once a command runs.
+and tqdm and matplotlib, needed by the bench, are optional dependencies
+(``pip install "fastgd[cli]"``); each is imported only once a command that
+needs it runs.
 """
 
 import argparse
@@ -28,6 +31,11 @@ __all__ = ["main", "run_demo"]
 
 _PANDAS_MISSING = (
     "fastgd: error: the command line needs pandas; install it with: "
+    'pip install "fastgd[cli]"'
+)
+
+_BENCH_MISSING = (
+    "fastgd: error: 'fastgd bench' needs {name}; install it with: "
     'pip install "fastgd[cli]"'
 )
 
@@ -77,6 +85,9 @@ def main(argv=None) -> int:
     except SystemExit as exit_:
         # argparse has printed the usage and its message (or the help)
         return exit_.code if isinstance(exit_.code, int) else 2
+
+    if args.command == "bench":
+        return _run_bench(args)
 
     try:
         import pandas  # noqa: F401
@@ -215,6 +226,77 @@ def _build_parser():
     demo.add_argument(
         "--threads", type=_positive_int, metavar="N", help="Numba threads"
     )
+
+    bench = commands.add_parser(
+        "bench",
+        help="time full-batch GD, SGD and mini-batch SGD to 1%% of the optimal loss",
+        description=(
+            "On a generated least-squares problem, measure the wall-clock time "
+            "full-batch gradient descent, SGD and mini-batch SGD need to bring "
+            "the training loss within 1% of the exact optimum. Writes "
+            "time_to_accuracy.md, .csv and .png into --out."
+        ),
+    )
+    bench.add_argument(
+        "--n",
+        type=_positive_int,
+        default=1_000_000,
+        metavar="N",
+        help="rows of the generated problem (default: 1000000)",
+    )
+    bench.add_argument(
+        "--d",
+        type=_positive_int,
+        default=32,
+        metavar="D",
+        help="features of the generated problem (default: 32)",
+    )
+    bench.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        default="float64",
+        help="dtype of the data (default: float64)",
+    )
+    bench.add_argument(
+        "--batch-sizes",
+        type=_batch_sizes,
+        default="1,8,32,256,4096,full",
+        metavar="LIST",
+        help="comma-separated batch sizes, 'full' for full batch "
+        "(default: 1,8,32,256,4096,full)",
+    )
+    bench.add_argument(
+        "--out",
+        default="fastgd-bench",
+        metavar="DIR",
+        help="folder for the table and the figure (default: fastgd-bench)",
+    )
+    bench.add_argument(
+        "--seed", type=int, default=0, help="seed of data and shuffles (default: 0)"
+    )
+    bench.add_argument(
+        "--time-limit",
+        type=_positive_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="timed seconds after which a method gives up (default: 60)",
+    )
+    bench.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="timed runs of each method; the table gives the median (default: 5)",
+    )
+    bench.add_argument(
+        "--condition",
+        type=_condition,
+        default=100.0,
+        help="largest over smallest feature variance (default: 100)",
+    )
+    bench.add_argument(
+        "--threads", type=_positive_int, metavar="N", help="Numba threads"
+    )
     return parser
 
 
@@ -223,6 +305,24 @@ def _batch_size(text):
     if text.lower() == "full":
         return None
     return _positive_int(text)
+
+
+def _batch_sizes(text):
+    """Parse ``--batch-sizes``: a comma-separated list of sizes and ``full``."""
+    from ._bench import parse_batch_sizes
+
+    try:
+        return parse_batch_sizes(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _condition(text):
+    """Parse ``--condition``: a finite number of at least 1."""
+    value = _positive_float(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
 
 
 def _positive_int(text):
@@ -730,3 +830,48 @@ def _demo_rows(name, X, y, seed, n_jobs):
             ]
         )
     return rows
+
+
+def _run_bench(args):
+    """Carry out ``fastgd bench``; print the table and the files; return the status."""
+    for name in ("tqdm", "matplotlib"):
+        try:
+            __import__(name)
+        except ImportError:
+            print(_BENCH_MISSING.format(name=name), file=sys.stderr)
+            return 2
+    from . import _bench
+
+    if args.n < 2:
+        print("fastgd: error: --n must be at least 2", file=sys.stderr)
+        return 2
+    too_big = [b for b in args.batch_sizes if b is not None and b >= args.n]
+    if too_big:
+        print(
+            f"fastgd: error: --batch-sizes: {too_big[0]} is not below --n {args.n}; "
+            "use 'full' for full batch",
+            file=sys.stderr,
+        )
+        return 2
+
+    try:
+        result = _bench.run_bench(
+            args.n,
+            args.d,
+            dtype=args.dtype,
+            batch_sizes=args.batch_sizes,
+            out=args.out,
+            seed=args.seed,
+            time_limit=args.time_limit,
+            repeats=args.repeats,
+            condition=args.condition,
+            n_jobs=args.threads,
+        )
+    except KeyboardInterrupt:
+        print("fastgd: interrupted", file=sys.stderr)
+        return 130
+    print(result.markdown, end="")
+    for path in result.files:
+        print(f"wrote {path}")
+    print(f"bench finished in {result.seconds:.1f} s")
+    return 0
