@@ -58,7 +58,8 @@ def stochastic_epoch(
     """Run one epoch of mini-batch SGD; return ``(sum of r**2, steps)``.
 
     Rows are visited in the order of the index array ``order`` (intp), in
-    batches of ``batch_size``. ``norm`` scales the ``"l2_norm"`` steps (see
+    batches of ``batch_size``; a slice of a permutation runs part of an
+    epoch. ``norm`` scales the ``"l2_norm"`` steps (see
     ``SGDRegressor``); it is ignored for the squared error.
     """
     return _kernels._minibatch_epoch(

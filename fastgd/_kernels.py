@@ -159,9 +159,11 @@ def _minibatch_epoch(
 ):
     """One epoch of mini-batch SGD; return ``(sum of r**2, steps taken)``.
 
-    Visits the rows in the order given by the index array ``order`` (X is
+    Visits the rows named by the index array ``order`` in its order (X is
     never copied or reordered), ``batch_size`` rows per step; the last batch
-    holds the remaining ``n_samples % batch_size`` rows when that is not zero.
+    holds the remaining ``len(order) % batch_size`` rows when that is not
+    zero. ``order`` is usually a permutation of all rows, but any length
+    works: a slice of one is part of an epoch.
     ``batch_size == 1`` is plain SGD. Each step's gradient is the batch mean
     of the loss gradient; for the L2 norm, the residual is scaled by the fixed
     ``norm`` (an estimate of the full-data RMS, see ``SGDRegressor``) rather
@@ -177,19 +179,20 @@ def _minibatch_epoch(
     finite, the epoch ends early after that batch; the caller sees fewer
     steps than batches and a non-finite sum.
     """
-    n_samples, n_features = X.shape
+    n_features = X.shape[1]
+    n_visits = order.shape[0]
     grad = np.empty(n_features, dtype=np.float64)
     row_bytes = n_features * X.itemsize
     sum_r2 = 0.0
     steps = 0
 
-    for start in range(0, n_samples, batch_size):
-        stop = min(start + batch_size, n_samples)
+    for start in range(0, n_visits, batch_size):
+        stop = min(start + batch_size, n_visits)
         grad[:] = 0.0
         sum_r = 0.0
         b = intercept[0]
         for k in range(start, stop):
-            if k + PREFETCH_DISTANCE < n_samples:
+            if k + PREFETCH_DISTANCE < n_visits:
                 ahead = order[k + PREFETCH_DISTANCE]
                 for offset in range(0, row_bytes, _CACHE_LINE):
                     _prefetch(X, ahead, offset)

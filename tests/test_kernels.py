@@ -81,6 +81,20 @@ def test_minibatch_epoch_one_batch_is_a_full_batch_step(problem):
     np.testing.assert_allclose(coef, full_coef, rtol=1e-12)
 
 
+def test_minibatch_epoch_over_slices_equals_the_whole_epoch(problem):
+    X, y = problem
+    order = np.random.default_rng(0).permutation(500)
+    whole = _state(X.shape[1], 4)
+    parts = (whole[0].copy(), whole[1].copy())
+    _kernels._minibatch_epoch(X, y, *whole, order, 10, 0.01, 0, 0.0, True)
+    for start in (0, 130, 370):  # cuts on batch boundaries
+        stop = {0: 130, 130: 370, 370: 500}[start]
+        _kernels._minibatch_epoch(X, y, *parts, order[start:stop], 10, 0.01,
+                                  0, 0.0, True)
+    np.testing.assert_array_equal(parts[0], whole[0])
+    np.testing.assert_array_equal(parts[1], whole[1])
+
+
 def test_minibatch_epoch_stops_early_on_overflow():
     X = np.full((50, 2), 1e200)
     y = np.zeros(50)
