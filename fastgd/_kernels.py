@@ -3,7 +3,9 @@
 Every function here trusts its inputs. The Python layer (``_sgd.py``) has
 already checked shapes and dtypes, made ``X`` C-contiguous, and turned every
 string option into an integer code. Kernels never allocate per row, never
-print and never draw random numbers from a hidden state.
+print and never draw random numbers from a hidden state. The epoch and
+shuffle kernels release the GIL, so the next epoch's permutation can be
+drawn on another thread while an epoch runs.
 
 Conventions shared by all kernels:
 
@@ -107,7 +109,7 @@ def _combine_chunks(partial, out):
         out[k] = total
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+@njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH)
 def _residual_sums(X, y, coef, intercept, out):
     """One pass over X: ``X^T r``, ``sum(r)`` and ``sum(r**2)``, threaded.
 
@@ -124,7 +126,7 @@ def _residual_sums(X, y, coef, intercept, out):
     _combine_chunks(partial, out)
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _residual_sums_serial(X, y, coef, intercept, out):
     """``_residual_sums`` on one thread, for data too small to split.
 
@@ -153,7 +155,7 @@ def _gradient_scale(loss_code, n_rows, norm):
     return 0.0
 
 
-@njit(cache=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _minibatch_epoch(
     X, y, coef, intercept, order, batch_size, eta, loss_code, norm, fit_intercept
 ):
@@ -218,7 +220,7 @@ def _minibatch_epoch(
     return sum_r2, steps
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _shuffle(order, seed):
     """Shuffle the index array ``order`` in place (Fisher-Yates).
 

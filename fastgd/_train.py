@@ -6,6 +6,7 @@ without loading scikit-learn.
 
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,11 +142,19 @@ class Run:
 
     def train(self):
         """Run epochs until ``tol`` is met, ``max_iter`` or divergence."""
+        orders = None
+        if not self.full_batch:
+            orders = _Orders(self.X.shape[0], self.seeds if self.shuffle else None)
+        try:
+            self._epochs(orders)
+        finally:
+            if orders is not None:
+                orders.close()
+
+    def _epochs(self, orders):
         X, y = self.X, self.y
         n_samples, n_features = X.shape
         sums = np.empty(n_features + 2, dtype=np.float64)
-        if not self.full_batch:
-            order = np.arange(n_samples, dtype=np.intp)
 
         # The loss of the zero model is mean(y**2); a warm start, and the
         # first l2_norm epoch (which scales its steps by the RMS), need the
@@ -178,14 +187,12 @@ class Run:
                 # the loss belongs to the coefficients before the step
                 finite = saved
             else:
-                if self.shuffle:
-                    _engine.shuffle(order, next(self.seeds))
                 sum_r2, steps = _engine.stochastic_epoch(
                     X,
                     y,
                     self.coef,
                     self.intercept,
-                    order,
+                    orders.next(),
                     self.batch_size,
                     self.eta,
                     self.loss_code,
@@ -240,6 +247,57 @@ class Run:
             epoch=epoch,
             loss=float(mse),
         )
+
+
+class _Orders:
+    """The row order of each stochastic epoch, one per call of ``next``.
+
+    Without shuffling it is always ``0, 1, ..., n - 1``. With shuffling two
+    index buffers alternate: while an epoch runs on one, a worker thread
+    shuffles the other for the next epoch (the kernels release the GIL), so
+    the shuffle (about 8 ms per million rows) hides behind the epoch. Epoch
+    k's permutation is drawn with the k-th seed of ``seeds`` from what its
+    buffer held before, so results do not depend on timing or on whether
+    the worker is used (below ``OVERLAP_MIN_ROWS`` the shuffle runs inline,
+    where a thread hand-off would cost more than it hides).
+    """
+
+    OVERLAP_MIN_ROWS = 1 << 16
+
+    def __init__(self, n_samples, seeds):
+        self.seeds = seeds
+        count = 1 if seeds is None else 2
+        self.buffers = [np.arange(n_samples, dtype=np.intp) for _ in range(count)]
+        self.turn = 0
+        self.pool = None
+        self.pending = None
+        if seeds is not None:
+            if n_samples >= self.OVERLAP_MIN_ROWS:
+                self.pool = ThreadPoolExecutor(1, thread_name_prefix="fastgd")
+            self._prepare(0)
+
+    def _prepare(self, turn):
+        buffer, seed = self.buffers[turn], next(self.seeds)
+        if self.pool is None:
+            _engine.shuffle(buffer, seed)
+        else:
+            self.pending = self.pool.submit(_engine.shuffle, buffer, seed)
+
+    def next(self):
+        """Return the order for the coming epoch; start preparing the next."""
+        if self.seeds is None:
+            return self.buffers[0]
+        if self.pending is not None:
+            self.pending.result()
+        current = self.buffers[self.turn]
+        self.turn ^= 1
+        self._prepare(self.turn)
+        return current
+
+    def close(self):
+        """Wait for a shuffle still running and stop the worker."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def _seed_stream(random_state):
