@@ -412,7 +412,9 @@ def main(argv=None):
         tiny = common.make_problem(rows, d, "float64")
         coef, b0, out = np.zeros(d), np.zeros(1), np.empty(d + 2)
         t = rounds({
-            "serial": lambda: _kernels._residual_sums_serial(tiny.X, tiny.y, coef, b0, out),
+            "serial": lambda: _kernels._residual_sums_serial(
+                tiny.X, tiny.y, np.empty(0), coef, b0, 0, 0.0, out
+            ),
             "chosen": lambda: _engine.residual_sums(tiny.X, tiny.y, coef, b0, out),
         }, 20)
         table.ratio(6, f"chosen pass / serial pass ({rows} x 32)", t["chosen"],

@@ -6,7 +6,8 @@ suites call them); state lives in the caller's arrays:
 
 - ``coef``: float64 array of shape (n_features,), updated in place;
 - ``intercept``: float64 array of shape (1,), updated in place;
-- ``X``: C-contiguous float32 or float64 array, ``y`` of the same dtype.
+- ``X``: C-contiguous float32 or float64 array, ``y`` of the same dtype;
+- ``weights``: None, or float64 sample weights of shape (n_samples,).
 """
 
 import numpy as np
@@ -21,58 +22,143 @@ PARALLEL_MIN_ELEMENTS = 1 << 15
 LOSS_CODES = {
     "squared_error": _kernels.LOSS_SQUARED_ERROR,
     "l2_norm": _kernels.LOSS_L2_NORM,
+    "huber": _kernels.LOSS_HUBER,
+    "epsilon_insensitive": _kernels.LOSS_EPSILON_INSENSITIVE,
+    "squared_epsilon_insensitive": _kernels.LOSS_SQUARED_EPSILON_INSENSITIVE,
 }
 
+SCHEDULE_CODES = {
+    "constant": _kernels.SCHEDULE_CONSTANT,
+    "adaptive": _kernels.SCHEDULE_CONSTANT,  # constant within an epoch
+    "invscaling": _kernels.SCHEDULE_INVSCALING,
+    "optimal": _kernels.SCHEDULE_OPTIMAL,
+}
 
-def residual_sums(X, y, coef, intercept, out=None):
-    """Return ``[X^T r, sum(r), sum(r**2)]`` (float64) in one pass over X."""
+_NO_WEIGHTS = np.empty(0, dtype=np.float64)
+
+
+def residual_sums(
+    X, y, coef, intercept, out=None, *, loss_code=0, epsilon=0.0, weights=None
+):
+    """Return ``[X^T g, sum(g), sum(loss)]`` (float64) in one pass over X.
+
+    ``g`` is each row's loss slope, the residual ``X coef + b - y`` itself
+    for the squared error and the L2 norm (whose summed loss is then the
+    sum of squared residuals); rows are weighted by ``weights`` if given.
+    """
     if out is None:
         out = np.empty(X.shape[1] + 2, dtype=np.float64)
-    if X.size >= PARALLEL_MIN_ELEMENTS:
-        _kernels._residual_sums(X, y, coef, intercept, out)
-    else:
-        _kernels._residual_sums_serial(X, y, coef, intercept, out)
+    weights = _NO_WEIGHTS if weights is None else weights
+    kernel = (
+        _kernels._residual_sums
+        if X.size >= PARALLEL_MIN_ELEMENTS
+        else _kernels._residual_sums_serial
+    )
+    kernel(X, y, weights, coef, intercept, loss_code, float(epsilon), out)
     return out
 
 
-def full_batch_step(X, y, coef, intercept, eta, loss_code, fit_intercept, out=None):
-    """Take one full-batch gradient step; return the mean squared residual.
+def full_batch_step(
+    X,
+    y,
+    coef,
+    intercept,
+    eta,
+    loss_code,
+    fit_intercept,
+    out=None,
+    *,
+    epsilon=0.0,
+    weights=None,
+    total_weight=None,
+    alpha=0.0,
+    l1_ratio=0.0,
+):
+    """Take one full-batch gradient step; return the mean loss before it.
 
-    The loss returned is that of the coefficients the step started from (the
-    same pass over X yields it). ``out`` is optional float64 scratch of shape
-    (n_features + 2,).
+    The loss returned is the (weighted) mean of the rows' losses at the
+    coefficients the step started from (the same pass over X yields it);
+    for the L2 norm it is the mean squared residual, whose root is the loss.
+    ``total_weight`` is the sum of ``weights`` (``n_samples`` without).
+    The penalty ``alpha``, ``l1_ratio`` follows the gradient step. ``out``
+    is optional float64 scratch of shape (n_features + 2,).
     """
     n_samples, n_features = X.shape
-    sums = residual_sums(X, y, coef, intercept, out)
-    mse = sums[n_features + 1] / n_samples
-    scale = eta * _kernels._gradient_scale(loss_code, n_samples, np.sqrt(mse))
-    coef -= scale * sums[:n_features]
+    sums = residual_sums(
+        X, y, coef, intercept, out, loss_code=loss_code, epsilon=epsilon,
+        weights=weights,
+    )
+    total = float(n_samples if total_weight is None else total_weight)
+    mean_loss = sums[n_features + 1] / total
+    scale = eta * _kernels._gradient_scale(loss_code, total, np.sqrt(mean_loss))
+    _kernels._update(
+        coef, sums[:n_features], scale, float(eta), float(alpha), float(l1_ratio)
+    )
     if fit_intercept:
         intercept -= scale * sums[n_features]
-    return mse
+    return mean_loss
 
 
 def stochastic_epoch(
-    X, y, coef, intercept, order, batch_size, eta, loss_code, norm, fit_intercept
+    X,
+    y,
+    coef,
+    intercept,
+    order,
+    batch_size,
+    eta,
+    loss_code,
+    norm,
+    fit_intercept,
+    *,
+    epsilon=0.0,
+    weights=None,
+    weight_mean=1.0,
+    schedule=_kernels.SCHEDULE_CONSTANT,
+    power_t=0.25,
+    optimal_t0=0.0,
+    alpha=0.0,
+    l1_ratio=0.0,
+    t_start=0,
 ):
-    """Run one epoch of mini-batch SGD; return ``(sum of r**2, steps)``.
+    """Run one epoch of mini-batch SGD; return ``(sum of losses, steps)``.
 
     Rows are visited in the order of the index array ``order`` (intp), in
     batches of ``batch_size``; a slice of a permutation runs part of an
-    epoch. ``norm`` scales the ``"l2_norm"`` steps (see
-    ``SGDRegressor``); it is ignored for the squared error.
+    epoch. ``eta`` is the schedule's ``eta0`` and ``t_start`` the number of
+    updates made before this epoch. ``norm`` scales the ``"l2_norm"`` steps
+    (see ``SGDRegressor``); other losses ignore it.
     """
+    settings = np.empty(_kernels.N_SETTINGS, dtype=np.float64)
+    settings[_kernels.ETA0] = eta
+    settings[_kernels.POWER_T] = power_t
+    settings[_kernels.OPTIMAL_T0] = optimal_t0
+    settings[_kernels.ALPHA] = alpha
+    settings[_kernels.L1_RATIO] = l1_ratio
+    settings[_kernels.EPSILON] = epsilon
+    settings[_kernels.NORM] = norm
+    settings[_kernels.WEIGHT_MEAN] = weight_mean
     return _kernels._minibatch_epoch(
         X,
         y,
+        _NO_WEIGHTS if weights is None else weights,
         coef,
         intercept,
         order,
         batch_size,
-        float(eta),
         loss_code,
-        float(norm),
+        schedule,
+        settings,
         bool(fit_intercept),
+        t_start,
+    )
+
+
+def step_size(schedule, eta0, t, power_t=0.25, optimal_t0=0.0, alpha=0.0):
+    """Step size of update ``t`` (from 1) under ``schedule`` (a code)."""
+    return _kernels._step_size(
+        schedule, float(eta0), float(t), float(power_t), float(optimal_t0),
+        float(alpha),
     )
 
 

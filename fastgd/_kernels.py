@@ -37,6 +37,24 @@ N_CHUNKS = 64
 
 LOSS_SQUARED_ERROR = 0
 LOSS_L2_NORM = 1
+LOSS_HUBER = 2
+LOSS_EPSILON_INSENSITIVE = 3
+LOSS_SQUARED_EPSILON_INSENSITIVE = 4
+
+SCHEDULE_CONSTANT = 0
+SCHEDULE_INVSCALING = 1
+SCHEDULE_OPTIMAL = 2
+
+# Layout of the ``settings`` array that the stochastic kernel takes.
+ETA0 = 0
+POWER_T = 1
+OPTIMAL_T0 = 2
+ALPHA = 3
+L1_RATIO = 4
+EPSILON = 5
+NORM = 6
+WEIGHT_MEAN = 7
+N_SETTINGS = 8
 
 # How many rows ahead, in the visiting order, the stochastic kernels ask the
 # processor to fetch. A shuffled epoch is bound by memory latency: without
@@ -75,28 +93,62 @@ def _prefetch(typingctx, array, index, byte_offset):
     return sig, codegen
 
 
+@njit(inline="always")
+def _loss_and_slope(loss_code, r, epsilon):
+    """Per-row loss and its slope in the prediction, at residual ``r``.
+
+    ``r`` is prediction minus target. The slope omits the constant factor
+    that ``_gradient_scale`` applies: for the squared error (``r**2``) it is
+    ``r``, not ``2 r``; for the L2 norm the row's value is ``r**2`` and its
+    slope ``r``, the norm being applied per step. The other losses are
+    scikit-learn's: Huber (quadratic within ``epsilon``, linear outside),
+    epsilon-insensitive and squared epsilon-insensitive.
+    """
+    if loss_code <= LOSS_L2_NORM:
+        return r * r, r
+    size = abs(r)
+    sign = 1.0 if r > 0.0 else -1.0
+    if loss_code == LOSS_HUBER:
+        if size <= epsilon:
+            return 0.5 * r * r, r
+        return epsilon * (size - 0.5 * epsilon), sign * epsilon
+    if size <= epsilon:
+        return 0.0, 0.0
+    excess = size - epsilon
+    if loss_code == LOSS_EPSILON_INSENSITIVE:
+        return excess, sign
+    return excess * excess, 2.0 * sign * excess
+
+
 @njit(inline="always", fastmath=_FASTMATH)
-def _chunk_residual_sums(X, y, coef, b, c, partial):
+def _chunk_residual_sums(X, y, weights, coef, b, loss_code, epsilon, c, partial):
     """Add chunk ``c``'s rows into ``partial[c]`` (shared by both passes).
 
-    Row ``i``'s residual is added into ``X^T r`` while the row is still in
-    cache; ``partial[c, -2:]`` receive ``sum(r)`` and ``sum(r**2)``.
+    Row ``i``'s loss slope ``g`` (times its weight) is added into ``X^T g``
+    while the row is still in cache; ``partial[c, -2:]`` receive ``sum(g)``
+    and the sum of the rows' (weighted) losses. An empty ``weights`` means
+    every row weighs 1.
     """
     n_samples, n_features = X.shape
     step = (n_samples + N_CHUNKS - 1) // N_CHUNKS
+    weighted = weights.shape[0] > 0
     acc = partial[c]
-    sum_r = 0.0
-    sum_r2 = 0.0
+    sum_g = 0.0
+    sum_loss = 0.0
     for i in range(c * step, min((c + 1) * step, n_samples)):
         r = b - y[i]
         for j in range(n_features):
             r += X[i, j] * coef[j]
+        value, g = _loss_and_slope(loss_code, r, epsilon)
+        if weighted:
+            value *= weights[i]
+            g *= weights[i]
         for j in range(n_features):
-            acc[j] += r * X[i, j]
-        sum_r += r
-        sum_r2 += r * r
-    acc[n_features] = sum_r
-    acc[n_features + 1] = sum_r2
+            acc[j] += g * X[i, j]
+        sum_g += g
+        sum_loss += value
+    acc[n_features] = sum_g
+    acc[n_features + 1] = sum_loss
 
 
 @njit(inline="always")
@@ -110,24 +162,27 @@ def _combine_chunks(partial, out):
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH)
-def _residual_sums(X, y, coef, intercept, out):
-    """One pass over X: ``X^T r``, ``sum(r)`` and ``sum(r**2)``, threaded.
+def _residual_sums(X, y, weights, coef, intercept, loss_code, epsilon, out):
+    """One pass over X: ``X^T g``, ``sum(g)`` and the summed loss, threaded.
 
-    ``out`` is a float64 array of shape (n_features + 2,) and is overwritten
-    with ``[X^T r, sum(r), sum(r**2)]`` for the residual ``r`` at ``coef`` and
-    ``intercept``. X is read once. The rows are split into ``N_CHUNKS``
-    fixed chunks run in parallel, each summing into its own buffer row, and
-    the rows are combined in chunk order. Only ``out`` is modified.
+    ``g`` is each row's loss slope (``_loss_and_slope``; the residual
+    ``r = X coef + intercept - y`` itself for the squared error and the L2
+    norm), times the row's weight when ``weights`` is not empty. ``out`` is
+    a float64 array of shape (n_features + 2,) and is overwritten with
+    ``[X^T g, sum(g), sum(loss)]``. X is read once. The rows are split into
+    ``N_CHUNKS`` fixed chunks run in parallel, each summing into its own
+    buffer row, and the rows are combined in chunk order. Only ``out`` is
+    modified.
     """
     partial = np.zeros((N_CHUNKS, X.shape[1] + 2), dtype=np.float64)
     b = intercept[0]
     for c in prange(N_CHUNKS):
-        _chunk_residual_sums(X, y, coef, b, c, partial)
+        _chunk_residual_sums(X, y, weights, coef, b, loss_code, epsilon, c, partial)
     _combine_chunks(partial, out)
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _residual_sums_serial(X, y, coef, intercept, out):
+def _residual_sums_serial(X, y, weights, coef, intercept, loss_code, epsilon, out):
     """``_residual_sums`` on one thread, for data too small to split.
 
     Same chunks, same order of additions, so the same bits as the threaded
@@ -136,62 +191,125 @@ def _residual_sums_serial(X, y, coef, intercept, out):
     partial = np.zeros((N_CHUNKS, X.shape[1] + 2), dtype=np.float64)
     b = intercept[0]
     for c in range(N_CHUNKS):
-        _chunk_residual_sums(X, y, coef, b, c, partial)
+        _chunk_residual_sums(X, y, weights, coef, b, loss_code, epsilon, c, partial)
     _combine_chunks(partial, out)
 
 
-@njit(cache=True)
-def _gradient_scale(loss_code, n_rows, norm):
-    """Factor that turns ``[X^T r, sum(r)]`` over ``n_rows`` into a gradient.
+@njit(cache=True, inline="always")
+def _gradient_scale(loss_code, total_weight, norm):
+    """Factor that turns ``[X^T g, sum(g)]`` into the loss's gradient.
 
-    Squared error: ``2 / n_rows``. L2 norm (RMS): ``1 / (n_rows * norm)``,
-    and 0 when ``norm`` is 0, where the residual is exactly zero and the
-    coefficients already minimise the loss.
+    ``total_weight`` is the number of rows the sums cover (their summed
+    weight when weighted). Squared error: ``2 / total_weight``. L2 norm
+    (RMS): ``1 / (total_weight * norm)``, and 0 when ``norm`` is 0, where the
+    residual is exactly zero and the coefficients already minimise the loss.
+    Other losses: ``1 / total_weight``.
     """
     if loss_code == LOSS_SQUARED_ERROR:
-        return 2.0 / n_rows
-    if norm > 0.0:
-        return 1.0 / (n_rows * norm)
-    return 0.0
+        return 2.0 / total_weight
+    if loss_code == LOSS_L2_NORM:
+        if norm > 0.0:
+            return 1.0 / (total_weight * norm)
+        return 0.0
+    return 1.0 / total_weight
+
+
+@njit(cache=True, inline="always")
+def _step_size(schedule, eta0, t, power_t, optimal_t0, alpha):
+    """Step size of update ``t`` (counted from 1) under ``schedule``.
+
+    Constant: ``eta0``. Inverse scaling: ``eta0 / t**power_t``. Optimal:
+    ``1 / (alpha * (optimal_t0 + t - 1))``.
+    """
+    if schedule == SCHEDULE_INVSCALING:
+        return eta0 / t**power_t
+    if schedule == SCHEDULE_OPTIMAL:
+        return 1.0 / (alpha * (optimal_t0 + t - 1.0))
+    return eta0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _update(coef, grad, scale, eta, alpha, l1_ratio):
+    """One proximal-gradient update of ``coef`` in place.
+
+    ``coef <- prox(coef * (1 - eta * alpha * (1 - l1_ratio)) - scale * grad)``:
+    the L2 part of the penalty joins the gradient step (it shrinks the
+    coefficients the step starts from), and the L1 part is applied by its
+    proximal map, soft-thresholding by ``eta * alpha * l1_ratio``, which
+    sets coefficients to exactly zero. With ``alpha == 0`` this is the plain
+    step ``coef -= scale * grad``.
+    """
+    if alpha == 0.0:
+        for j in range(coef.shape[0]):
+            coef[j] -= scale * grad[j]
+        return
+    shrink = 1.0 - eta * alpha * (1.0 - l1_ratio)
+    threshold = eta * alpha * l1_ratio
+    for j in range(coef.shape[0]):
+        value = coef[j] * shrink - scale * grad[j]
+        if value > threshold:
+            value -= threshold
+        elif value < -threshold:
+            value += threshold
+        else:
+            value = 0.0
+        coef[j] = value
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _minibatch_epoch(
-    X, y, coef, intercept, order, batch_size, eta, loss_code, norm, fit_intercept
+    X, y, weights, coef, intercept, order, batch_size, loss_code, schedule,
+    settings, fit_intercept, t_start
 ):
-    """One epoch of mini-batch SGD; return ``(sum of r**2, steps taken)``.
+    """One epoch of mini-batch SGD; return ``(sum of row losses, steps)``.
 
     Visits the rows named by the index array ``order`` in its order (X is
     never copied or reordered), ``batch_size`` rows per step; the last batch
     holds the remaining ``len(order) % batch_size`` rows when that is not
     zero. ``order`` is usually a permutation of all rows, but any length
-    works: a slice of one is part of an epoch.
-    ``batch_size == 1`` is plain SGD. Each step's gradient is the batch mean
-    of the loss gradient; for the L2 norm, the residual is scaled by the fixed
-    ``norm`` (an estimate of the full-data RMS, see ``SGDRegressor``) rather
-    than by the batch's own norm. ``coef`` and ``intercept`` are updated in
-    place after every batch.
+    works: a slice of one is part of an epoch. ``batch_size == 1`` is plain
+    SGD.
+
+    Each step moves ``coef`` and (if ``fit_intercept``) ``intercept`` in
+    place along the batch mean of the loss gradient, with the step size of
+    ``schedule`` for update ``t_start + 1, t_start + 2, ...``, then applies
+    the penalty (``_update``). ``settings`` is a float64 array laid out by
+    the module constants ``ETA0`` ... ``WEIGHT_MEAN``. With weights, each
+    row's gradient is multiplied by its weight over ``WEIGHT_MEAN`` (the
+    mean weight of all rows), so a step is an unbiased estimate of the
+    full weighted gradient. For the L2 norm the residual is scaled by the
+    fixed ``NORM`` (an estimate of the full-data RMS, see ``SGDRegressor``)
+    rather than by the batch's own norm.
 
     While visiting a row, the kernel prefetches the row ``PREFETCH_DISTANCE``
     places further on in ``order``, which hides most of a shuffled epoch's
     memory latency.
 
-    The first returned value sums each visited row's squared residual at the
+    The first returned value sums each visited row's (weighted) loss at the
     coefficients in force when its batch was visited. If it stops being
     finite, the epoch ends early after that batch; the caller sees fewer
     steps than batches and a non-finite sum.
     """
     n_features = X.shape[1]
     n_visits = order.shape[0]
+    weighted = weights.shape[0] > 0
+    eta0 = settings[ETA0]
+    power_t = settings[POWER_T]
+    optimal_t0 = settings[OPTIMAL_T0]
+    alpha = settings[ALPHA]
+    l1_ratio = settings[L1_RATIO]
+    epsilon = settings[EPSILON]
+    norm = settings[NORM]
+    weight_mean = settings[WEIGHT_MEAN]
     grad = np.empty(n_features, dtype=np.float64)
     row_bytes = n_features * X.itemsize
-    sum_r2 = 0.0
+    sum_loss = 0.0
     steps = 0
 
     for start in range(0, n_visits, batch_size):
         stop = min(start + batch_size, n_visits)
         grad[:] = 0.0
-        sum_r = 0.0
+        sum_g = 0.0
         b = intercept[0]
         for k in range(start, stop):
             if k + PREFETCH_DISTANCE < n_visits:
@@ -203,21 +321,29 @@ def _minibatch_epoch(
             r = b - y[i]
             for j in range(n_features):
                 r += X[i, j] * coef[j]
+            value, g = _loss_and_slope(loss_code, r, epsilon)
+            if weighted:
+                value *= weights[i]
+                g *= weights[i]
             for j in range(n_features):
-                grad[j] += r * X[i, j]
-            sum_r += r
-            sum_r2 += r * r
+                grad[j] += g * X[i, j]
+            sum_g += g
+            sum_loss += value
 
-        scale = eta * _gradient_scale(loss_code, stop - start, norm)
-        for j in range(n_features):
-            coef[j] -= scale * grad[j]
-        if fit_intercept:
-            intercept[0] -= scale * sum_r
         steps += 1
-        if not np.isfinite(sum_r2):
+        eta = eta0
+        if schedule != SCHEDULE_CONSTANT:
+            eta = _step_size(
+                schedule, eta0, t_start + steps, power_t, optimal_t0, alpha
+            )
+        scale = eta * _gradient_scale(loss_code, (stop - start) * weight_mean, norm)
+        _update(coef, grad, scale, eta, alpha, l1_ratio)
+        if fit_intercept:
+            intercept[0] -= scale * sum_g
+        if not np.isfinite(sum_loss):
             break
 
-    return sum_r2, steps
+    return sum_loss, steps
 
 
 @njit(cache=True, nogil=True)

@@ -5,7 +5,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._train import PARAMETER_CONSTRAINTS, train
-from ._validation import check_array, check_params, check_X_y
+from ._validation import check_array, check_params, check_sample_weight, check_X_y
 
 __all__ = ["SGDRegressor"]
 
@@ -22,19 +22,47 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    loss : {"squared_error", "l2_norm"}, default="squared_error"
+    loss : {"squared_error", "l2_norm", "huber", "epsilon_insensitive", \
+"squared_epsilon_insensitive"}, default="squared_error"
         ``"squared_error"`` minimises the mean squared residual
         ``mean((y - X coef - b)**2)``. ``"l2_norm"`` minimises its square root,
         the root mean square of the residual; both have the same minimiser but
-        different steps (see Notes).
+        different steps (see Notes). The other three are scikit-learn's
+        losses with its definitions: Huber (``r**2 / 2`` within ``epsilon``,
+        linear beyond), epsilon-insensitive (``max(0, |r| - epsilon)``) and
+        its square.
+    penalty : {None, "l2", "l1", "elasticnet"}, default=None
+        Regularisation added to the mean loss: ``alpha * ((1 - rho) / 2 *
+        ||coef||_2**2 + rho * ||coef||_1)`` with ``rho`` 0, 1 or
+        ``l1_ratio``. The intercept is not penalised. The L1 part is applied
+        by its proximal step (soft-thresholding) after each update, so
+        coefficients reach exactly zero. Unlike scikit-learn, whose default
+        is ``"l2"``, no penalty is the default: fastgd's core job is least
+        squares.
+    alpha : float, default=0.0001
+        Strength of the penalty, >= 0; also sets the ``"optimal"`` schedule.
+    l1_ratio : float, default=0.15
+        L1 share of the ``"elasticnet"`` penalty, in [0, 1].
+    epsilon : float, default=0.1
+        Width of the quadratic zone of ``"huber"`` and of the insensitive
+        zone of the epsilon-insensitive losses, >= 0.
     batch_size : int or None, default=1
         Rows per update step: ``None`` for full batch, 1 for plain SGD, any
         other integer in [1, n_samples] for mini-batches. A ``batch_size``
         equal to ``n_samples`` runs full-batch descent.
-    learning_rate : {"constant"}, default="constant"
-        Step-size schedule. Every step uses ``eta0``.
+    learning_rate : {"constant", "invscaling", "optimal", "adaptive"}, \
+default="constant"
+        Step-size schedule over update steps ``t = 1, 2, ...`` (counted
+        across epochs): ``"constant"`` uses ``eta0``; ``"invscaling"``
+        ``eta0 / t**power_t``; ``"optimal"`` ``1 / (alpha * (t0 + t - 1))``
+        with scikit-learn's heuristic ``t0``; ``"adaptive"`` keeps ``eta0``
+        until ``n_iter_no_change`` epochs fail to improve by ``tol``, then
+        divides it by 5, and stops once it would fall below 1e-6.
+        scikit-learn's default is ``"invscaling"``.
     eta0 : float, default=0.01
-        Step size; must be > 0.
+        Initial (or constant) step size; must be > 0.
+    power_t : float, default=0.25
+        Exponent of ``"invscaling"``.
     max_iter : int, default=1000
         Maximum number of epochs (passes over the data). For full batch an
         epoch is one step.
@@ -140,9 +168,14 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
         self,
         *,
         loss="squared_error",
+        penalty=None,
+        alpha=0.0001,
+        l1_ratio=0.15,
+        epsilon=0.1,
         batch_size=1,
         learning_rate="constant",
         eta0=0.01,
+        power_t=0.25,
         max_iter=1000,
         tol=1e-3,
         n_iter_no_change=5,
@@ -154,9 +187,14 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
         n_jobs=None,
     ):
         self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.epsilon = epsilon
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.eta0 = eta0
+        self.power_t = power_t
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
@@ -167,7 +205,7 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
         self.n_jobs = n_jobs
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the linear model by gradient descent.
 
         Parameters
@@ -177,6 +215,15 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
             cast to the other); other numeric types become float64.
         y : array-like of shape (n_samples,)
             Targets, converted to the dtype of ``X``.
+        sample_weight : array-like of shape (n_samples,), float or None, \
+default=None
+            Weight of each row in the loss: the objective is the weighted
+            mean of the rows' losses, so a weight of 0 is the same as
+            dropping the row, and scaling all weights changes nothing. In
+            stochastic modes each row's step is scaled by its weight over
+            the mean weight, so every step is an unbiased estimate of the
+            weighted gradient; the weights follow their rows through every
+            shuffle. Must be finite and non-negative with a positive sum.
 
         Returns
         -------
@@ -199,6 +246,7 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
         # the arrays themselves are checked by fastgd's own validation
         validate_data(self, X, y, skip_check_array=True)
         X, y = check_X_y(X, y)
+        weights = check_sample_weight(sample_weight, len(X))
 
         # float64 state, whatever the data's dtype
         coef = intercept = None
@@ -206,7 +254,15 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
             coef = np.array(self.coef_, dtype=np.float64)
             intercept = np.array([self.intercept_], dtype=np.float64)
 
-        train(X, y, params, coef, intercept, on_stop=lambda run: self._store(run, X.dtype))
+        train(
+            X,
+            y,
+            params,
+            coef,
+            intercept,
+            on_stop=lambda run: self._store(run, X.dtype),
+            weights=weights,
+        )
         return self
 
     def _store(self, run, dtype):

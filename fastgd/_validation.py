@@ -237,3 +237,28 @@ def check_X_y(X, y):
             f"X has {len(X)} rows, y has {len(y)}."
         )
     return X, y
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Return ``sample_weight`` as float64 of shape (n_samples,), or None.
+
+    A scalar weighs every row the same. Weights must be finite and
+    non-negative with a positive sum; a weight of 0 drops its row.
+    """
+    if sample_weight is None:
+        return None
+    if np.ndim(sample_weight) == 0:
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
+    weights = check_array(sample_weight, "sample_weight", ndim=1, dtype=np.float64)
+    if len(weights) != n_samples:
+        raise ValueError(
+            f"sample_weight has {len(weights)} entries, but X has "
+            f"{n_samples} rows."
+        )
+    if np.any(weights < 0):
+        raise ValueError(
+            f"sample_weight must be non-negative; it holds {weights.min():g}."
+        )
+    if not weights.sum() > 0:
+        raise ValueError("sample_weight sums to zero: no row would be fitted.")
+    return weights

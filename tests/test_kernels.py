@@ -4,7 +4,21 @@ import numpy as np
 import pytest
 import reference
 
-from fastgd import _kernels
+from fastgd import _engine, _kernels
+
+NO_WEIGHTS = np.empty(0)
+
+
+def _sums(X, y, coef, intercept, out, kernel=None, loss=0, epsilon=0.0,
+          weights=NO_WEIGHTS):
+    kernel = kernel or _kernels._residual_sums
+    kernel(X, y, weights, coef, intercept, loss, epsilon, out)
+
+
+def _epoch(X, y, coef, intercept, order, batch_size, eta, loss, norm,
+           fit_intercept, **options):
+    return _engine.stochastic_epoch(X, y, coef, intercept, order, batch_size,
+                                    eta, loss, norm, fit_intercept, **options)
 
 RTOL = {np.float64: 1e-10, np.float32: 1e-5}
 
@@ -21,7 +35,7 @@ def test_residual_sums_matches_reference(n_samples, dtype, seed):
     coef, intercept = _state(4, seed)
     out = np.empty(6)
 
-    _kernels._residual_sums(X, y, coef, intercept, out)
+    _sums(X, y, coef, intercept, out)
 
     expected = reference.residual_sums(X, y, coef, intercept[0])
     np.testing.assert_allclose(out, expected, rtol=RTOL[dtype], atol=1e-12)
@@ -31,7 +45,7 @@ def test_residual_sums_modifies_only_out(problem):
     X, y = problem
     coef, intercept = _state(X.shape[1], 0)
     before = [a.copy() for a in (X, y, coef, intercept)]
-    _kernels._residual_sums(X, y, coef, intercept, np.empty(X.shape[1] + 2))
+    _sums(X, y, coef, intercept, np.empty(X.shape[1] + 2))
     for original, now in zip(before, (X, y, coef, intercept)):
         np.testing.assert_array_equal(original, now)
 
@@ -54,7 +68,7 @@ def test_minibatch_epoch_matches_reference(
         fit_intercept,
     )
 
-    sum_r2, steps = _kernels._minibatch_epoch(
+    sum_r2, steps = _epoch(
         X, y, coef, intercept, order, batch_size, 0.01, code, norm,
         fit_intercept,
     )
@@ -70,10 +84,10 @@ def test_minibatch_epoch_one_batch_is_a_full_batch_step(problem):
     n_samples, n_features = X.shape
     coef, intercept = _state(n_features, 1)
     sums = np.empty(n_features + 2)
-    _kernels._residual_sums(X, y, coef, intercept, sums)
+    _sums(X, y, coef, intercept, sums)
     full_coef = coef - 0.05 * (2.0 / n_samples) * sums[:n_features]
 
-    _kernels._minibatch_epoch(
+    _epoch(
         X, y, coef, intercept, np.arange(n_samples), n_samples, 0.05, 0, 0.0,
         True,
     )
@@ -86,10 +100,10 @@ def test_minibatch_epoch_over_slices_equals_the_whole_epoch(problem):
     order = np.random.default_rng(0).permutation(500)
     whole = _state(X.shape[1], 4)
     parts = (whole[0].copy(), whole[1].copy())
-    _kernels._minibatch_epoch(X, y, *whole, order, 10, 0.01, 0, 0.0, True)
+    _epoch(X, y, *whole, order, 10, 0.01, 0, 0.0, True)
     for start in (0, 130, 370):  # cuts on batch boundaries
         stop = {0: 130, 130: 370, 370: 500}[start]
-        _kernels._minibatch_epoch(X, y, *parts, order[start:stop], 10, 0.01,
+        _epoch(X, y, *parts, order[start:stop], 10, 0.01,
                                   0, 0.0, True)
     np.testing.assert_array_equal(parts[0], whole[0])
     np.testing.assert_array_equal(parts[1], whole[1])
@@ -99,7 +113,7 @@ def test_minibatch_epoch_stops_early_on_overflow():
     X = np.full((50, 2), 1e200)
     y = np.zeros(50)
     coef = np.ones(2)
-    sum_r2, steps = _kernels._minibatch_epoch(
+    sum_r2, steps = _epoch(
         X, y, coef, np.zeros(1), np.arange(50), 5, 1.0, 0, 0.0, True
     )
     assert not np.isfinite(sum_r2)
@@ -114,9 +128,9 @@ def test_minibatch_epoch_reads_rows_through_order_only(problem):
     coef_b, intercept_b = coef_a.copy(), intercept_a.copy()
     order = np.arange(500)
     reversed_in_batches = order.reshape(-1, 50)[:, ::-1].ravel()
-    _kernels._minibatch_epoch(X, y, coef_a, intercept_a, order, 50, 0.01, 0,
+    _epoch(X, y, coef_a, intercept_a, order, 50, 0.01, 0,
                               0.0, True)
-    _kernels._minibatch_epoch(X, y, coef_b, intercept_b, reversed_in_batches,
+    _epoch(X, y, coef_b, intercept_b, reversed_in_batches,
                               50, 0.01, 0, 0.0, True)
     np.testing.assert_allclose(coef_a, coef_b, rtol=1e-12)
 
@@ -175,7 +189,7 @@ def test_gradient_matches_finite_differences(loss, objective, problem):
     n_samples, n_features = X.shape
     coef, intercept = _state(n_features, 3)
     sums = np.empty(n_features + 2)
-    _kernels._residual_sums(X, y, coef, intercept, sums)
+    _sums(X, y, coef, intercept, sums)
     norm = np.sqrt(sums[-1] / n_samples)
     code = {"squared_error": 0, "l2_norm": 1}[loss]
 
@@ -193,8 +207,8 @@ def test_serial_and_threaded_passes_give_the_same_bits(n_samples, dtype, seed):
     X, y = reference.make_regression(n_samples, 6, seed, dtype=dtype)
     coef, intercept = _state(6, seed)
     threaded, serial = np.empty(8), np.empty(8)
-    _kernels._residual_sums(X, y, coef, intercept, threaded)
-    _kernels._residual_sums_serial(X, y, coef, intercept, serial)
+    _sums(X, y, coef, intercept, threaded)
+    _sums(X, y, coef, intercept, serial, _kernels._residual_sums_serial)
     np.testing.assert_array_equal(threaded, serial)
     np.testing.assert_allclose(
         serial, reference.residual_sums(X, y, coef, intercept[0]),

@@ -31,7 +31,7 @@ _SIGNATURES_SCRIPT = textwrap.dedent("""
 
     kernels = {name: getattr(_kernels, name) for name in (
         "_residual_sums", "_residual_sums_serial", "_minibatch_epoch",
-        "_shuffle", "_gradient_scale")}
+        "_shuffle", "_gradient_scale", "_step_size", "_update")}
     rng = np.random.default_rng(0)
     counts = []
     for _ in range(2):
@@ -58,7 +58,7 @@ def test_repeated_fits_compile_nothing_new():
     # one signature per data dtype (the shuffle and the scale take none)
     assert first == {"_residual_sums": 2, "_residual_sums_serial": 2,
                      "_minibatch_epoch": 2, "_shuffle": 1,
-                     "_gradient_scale": 1}
+                     "_gradient_scale": 1, "_step_size": 1, "_update": 1}
 
 
 def test_prange_loop_is_parallelised():
@@ -71,7 +71,8 @@ def test_prange_loop_is_parallelised():
     X = np.ones((100, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error", NumbaPerformanceWarning)
-        kernel(X, np.ones(100), np.zeros(3), np.zeros(1), np.empty(5))
+        kernel(X, np.ones(100), np.empty(0), np.zeros(3), np.zeros(1), 0, 0.0,
+               np.empty(5))
 
     source, first = inspect.getsourcelines(_kernels._residual_sums.py_func)
     prange_line = first + next(
