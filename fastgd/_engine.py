@@ -165,3 +165,16 @@ def step_size(schedule, eta0, t, power_t=0.25, optimal_t0=0.0, alpha=0.0):
 def shuffle(order, seed):
     """Shuffle the intp index array ``order`` in place from integer ``seed``."""
     _kernels._shuffle(order, seed)
+
+
+def draw_order(order, seed, rows=None, with_replacement=False):
+    """Fill ``order`` with a random visiting order of ``rows`` (default all).
+
+    A permutation of the candidate rows, or with replacement independent
+    uniform draws; it depends on ``seed`` and ``rows`` alone.
+    """
+    rows = _NO_ROWS if rows is None else rows
+    _kernels._draw_order(order, rows, seed, bool(with_replacement))
+
+
+_NO_ROWS = np.empty(0, dtype=np.intp)

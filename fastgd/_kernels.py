@@ -346,30 +346,55 @@ def _minibatch_epoch(
     return sum_loss, steps
 
 
+@njit(inline="always")
+def _splitmix64(state):
+    """Advance a SplitMix64 state; return ``(new state, 64 random bits)``."""
+    state += np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return state, z ^ (z >> np.uint64(31))
+
+
 @njit(cache=True, nogil=True)
 def _shuffle(order, seed):
     """Shuffle the index array ``order`` in place (Fisher-Yates).
 
     The random stream is SplitMix64 started from the integer ``seed``, so the
-    permutation depends on ``seed`` alone: no global or per-thread generator
-    state is read or changed. The modulo reduction has a bias below
-    ``n / 2**64``, far under anything a fit can detect.
+    permutation applied depends on ``seed`` alone: no global or per-thread
+    generator state is read or changed. The modulo reduction has a bias
+    below ``n / 2**64``, far under anything a fit can detect.
     """
     state = np.uint64(seed)
-    golden = np.uint64(0x9E3779B97F4A7C15)
-    mix1 = np.uint64(0xBF58476D1CE4E5B9)
-    mix2 = np.uint64(0x94D049BB133111EB)
-    s30 = np.uint64(30)
-    s27 = np.uint64(27)
-    s31 = np.uint64(31)
-    one = np.uint64(1)
     for i in range(order.shape[0] - 1, 0, -1):
-        state += golden
-        z = state
-        z = (z ^ (z >> s30)) * mix1
-        z = (z ^ (z >> s27)) * mix2
-        z ^= z >> s31
-        j = np.intp(z % (np.uint64(i) + one))
+        state, z = _splitmix64(state)
+        j = np.intp(z % np.uint64(i + 1))
         tmp = order[i]
         order[i] = order[j]
         order[j] = tmp
+
+
+@njit(cache=True, nogil=True)
+def _draw_order(order, rows, seed, with_replacement):
+    """Overwrite ``order`` with a random visiting order drawn from ``seed``.
+
+    The candidates are the indices in ``rows``, or all of
+    ``0 .. len(order) - 1`` when ``rows`` is empty. Without replacement
+    ``order`` becomes a uniformly random permutation of the candidates
+    (``len(rows) == len(order)`` then); with replacement each entry is a
+    candidate drawn uniformly and independently. The result depends on
+    ``seed`` and ``rows`` alone, not on what ``order`` held.
+    """
+    n_visits = order.shape[0]
+    subset = rows.shape[0] > 0
+    n_candidates = rows.shape[0] if subset else n_visits
+    if with_replacement:
+        state = np.uint64(seed)
+        for k in range(n_visits):
+            state, z = _splitmix64(state)
+            j = np.intp(z % np.uint64(n_candidates))
+            order[k] = rows[j] if subset else j
+        return
+    for k in range(n_visits):
+        order[k] = rows[k] if subset else k
+    _shuffle(order, seed)

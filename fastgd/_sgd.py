@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._train import PARAMETER_CONSTRAINTS, train
+from ._train import PARAMETER_CONSTRAINTS, make_rng, train
 from ._validation import check_array, check_params, check_sample_weight, check_X_y
 
 __all__ = ["SGDRegressor"]
@@ -179,7 +179,10 @@ default="constant"
         max_iter=1000,
         tol=1e-3,
         n_iter_no_change=5,
+        early_stopping=False,
+        validation_fraction=0.1,
         shuffle=True,
+        sampling="reshuffle",
         random_state=None,
         fit_intercept=True,
         verbose=0,
@@ -198,14 +201,17 @@ default="constant"
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.shuffle = shuffle
+        self.sampling = sampling
         self.random_state = random_state
         self.fit_intercept = fit_intercept
         self.verbose = verbose
         self.warm_start = warm_start
         self.n_jobs = n_jobs
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the linear model by gradient descent.
 
         Parameters
@@ -214,7 +220,13 @@ default="constant"
             Training data. float32 and float64 are used as given (never
             cast to the other); other numeric types become float64.
         y : array-like of shape (n_samples,)
-            Targets, converted to the dtype of ``X``.
+            Targets, converted to the dtype of ``X``. A column vector of
+            shape (n_samples, 1) is flattened.
+        coef_init : array-like of shape (n_features,), default=None
+            Starting coefficients; zeros (or, with ``warm_start``, the
+            previous fit's) when None.
+        intercept_init : float, default=None
+            Starting intercept.
         sample_weight : array-like of shape (n_samples,), float or None, \
 default=None
             Weight of each row in the loss: the objective is the weighted
@@ -242,36 +254,118 @@ default=None
         """
         params = self.get_params()
         check_params(params, PARAMETER_CONSTRAINTS)
+        previous = (
+            (self.coef_, self.intercept_)
+            if self.warm_start and hasattr(self, "coef_")
+            else None
+        )
         # scikit-learn's bookkeeping only (n_features_in_, feature names);
         # the arrays themselves are checked by fastgd's own validation
         validate_data(self, X, y, skip_check_array=True)
         X, y = check_X_y(X, y)
         weights = check_sample_weight(sample_weight, len(X))
+        coef, intercept = _start(X.shape[1], coef_init, intercept_init, previous)
 
-        # float64 state, whatever the data's dtype
-        coef = intercept = None
-        if self.warm_start and hasattr(self, "coef_"):
-            coef = np.array(self.coef_, dtype=np.float64)
-            intercept = np.array([self.intercept_], dtype=np.float64)
-
+        rng = make_rng(self.random_state)
+        self._rng = rng
         train(
             X,
             y,
             params,
-            coef,
-            intercept,
-            on_stop=lambda run: self._store(run, X.dtype),
+            coef=coef,
+            intercept=intercept,
             weights=weights,
+            rng=rng,
+            on_stop=lambda run: self._store(run, X.dtype),
         )
         return self
 
-    def _store(self, run, dtype):
-        """Copy the state of a finished (or interrupted) run to attributes."""
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over the given rows, continuing from the last state.
+
+        One call makes one pass over ``X`` in batches of ``batch_size`` (in a
+        new random order unless ``sampling="sequential"``), starting from
+        the current ``coef_`` and ``intercept_`` (zeros on the first call),
+        and continues the step-size schedule from ``t_`` update steps. It
+        applies no stopping rule: ``tol``, ``max_iter``, ``early_stopping``
+        and the adaptive schedule's reductions are left to the caller. The
+        random orders come from the same stream as ``fit``'s, so ``k``
+        calls on the same data after ``fit(..., max_iter=1)`` or from
+        scratch give the coefficients that ``fit`` with ``max_iter=k`` and
+        ``tol=None`` gives, bit for bit (``"shuffle_once"`` excepted, which
+        draws anew each call). ``n_iter_`` counts the calls' epochs and
+        ``loss_curve_`` grows by one entry per call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows; the number of features must stay the same.
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), float or None, \
+default=None
+            Weight of each row (see ``fit``).
+
+        Returns
+        -------
+        self : SGDRegressor
+            The updated estimator.
+        """
+        params = self.get_params()
+        check_params(params, PARAMETER_CONSTRAINTS)
+        first = not hasattr(self, "coef_")
+        validate_data(self, X, y, skip_check_array=True, reset=first)
+        X, y = check_X_y(X, y)
+        weights = check_sample_weight(sample_weight, len(X))
+        if first:
+            coef, intercept = _start(X.shape[1], None, None, None)
+            self._rng = make_rng(self.random_state)
+            done = (0, 0, np.empty(0), {})
+        else:
+            coef, intercept = _start(
+                X.shape[1], self.coef_, self.intercept_, None
+            )
+            done = (self.n_iter_, self.t_, self.loss_curve_, self.history_)
+        train(
+            X,
+            y,
+            params,
+            coef=coef,
+            intercept=intercept,
+            weights=weights,
+            rng=self._rng,
+            t_start=done[1],
+            partial=True,
+            on_stop=lambda run: self._store(run, X.dtype, done),
+        )
+        return self
+
+    def _store(self, run, dtype, done=(0, 0, (), None)):
+        """Copy the state of a finished (or interrupted) run to attributes.
+
+        ``done`` holds the epochs, steps, loss curve and history of earlier
+        ``partial_fit`` calls, which this run continues.
+        """
+        epochs, steps, curve, history = done
         self.coef_ = run.coef.astype(dtype)
         self.intercept_ = float(run.intercept[0])
-        self.n_iter_ = run.epoch
-        self.t_ = run.steps
-        self.loss_curve_ = np.asarray(run.losses, dtype=np.float64)
+        self.n_iter_ = epochs + run.epoch
+        self.t_ = steps + run.steps
+        self.loss_curve_ = np.concatenate(
+            [np.asarray(curve, dtype=np.float64), np.asarray(run.losses, dtype=np.float64)]
+        )
+        self.history_ = {
+            "loss": self.loss_curve_,
+            **{
+                key: np.concatenate(
+                    [np.asarray((history or {}).get(key, []), dtype=np.float64),
+                     np.asarray(values, dtype=np.float64)]
+                )
+                for key, values in run.history.items()
+            },
+        }
+        if "validation_score" in run.history:
+            self.validation_scores_ = self.history_["validation_score"]
         self._converged = run.converged
 
     def predict(self, X):
@@ -288,6 +382,36 @@ default=None
             ``X @ coef_ + intercept_``, in the dtype of ``X``.
         """
         check_is_fitted(self)
+        # the array check first, so a 1-D X gets its "reshape" hint; the
+        # feature-name check needs the caller's X, not the array
+        array = check_array(X, "X", ndim=2)
         validate_data(self, X, skip_check_array=True, reset=False)
-        X = check_array(X, "X", ndim=2)
+        X = array
         return X @ self.coef_.astype(X.dtype) + X.dtype.type(self.intercept_)
+
+
+def _start(n_features, coef, intercept, previous):
+    """Float64 starting ``coef`` and ``intercept`` arrays, checked.
+
+    ``coef``/``intercept`` come from the caller (``coef_init``, or the
+    fitted state); ``previous`` is a warm start's ``(coef_, intercept_)``.
+    A starting point for another number of features is refused here, before
+    any kernel could read past its end.
+    """
+    if coef is None and previous is not None:
+        coef = previous[0]
+        if intercept is None:
+            intercept = previous[1]
+    if coef is None:
+        coef = np.zeros(n_features)
+    coef = np.array(coef, dtype=np.float64).reshape(-1)
+    if coef.shape != (n_features,):
+        source = "the previous fit (warm_start)" if previous is not None else "coef_init"
+        raise ValueError(
+            f"The starting coefficients from {source} have {coef.size} "
+            f"entries, but X has {n_features} features."
+        )
+    intercept = np.array([0.0 if intercept is None else intercept], dtype=np.float64)
+    if not (np.all(np.isfinite(coef)) and np.isfinite(intercept[0])):
+        raise ValueError("coef_init and intercept_init must be finite.")
+    return coef, intercept

@@ -4,6 +4,7 @@ This module imports numpy and fastgd's kernels only, so ``fastgd.fit`` runs
 without loading scikit-learn.
 """
 
+import math
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -32,8 +33,14 @@ _SQUARED_ERROR = _LOSS_CODES["squared_error"]
 _L2_NORM = _LOSS_CODES["l2_norm"]
 
 # A mean loss this many times that of the starting point (or of the zero
-# model, if larger) is taken as divergence.
+# model, if larger) is taken as divergence; so is one this many times the
+# best epoch's loss so far, once it is no longer negligible (above
+# _GROWTH_FLOOR times the starting scale): a constant step that has become
+# unstable near the optimum makes the loss grow by orders of magnitude
+# without ever exceeding the starting loss by much.
 _DIVERGENCE_FACTOR = 1e8
+_GROWTH_FACTOR = 1e4
+_GROWTH_FLOOR = 1e-3
 
 # learning_rate="adaptive" divides the step by this after n_iter_no_change
 # epochs without improvement, and stops once it falls below _ADAPTIVE_MIN.
@@ -42,6 +49,19 @@ _ADAPTIVE_MIN = 1e-6
 
 # The L1 share of each penalty.
 _L1_SHARE = {None: 0.0, "l2": 0.0, "l1": 1.0}
+
+# Curvature of each loss in the residual, for learning_rate="auto": the
+# second derivative of r**2 is 2, of Huber's r**2 / 2 is 1. The epsilon-
+# insensitive loss has none (it is piecewise linear); 1 is a heuristic.
+_CURVATURE = {
+    "squared_error": 2.0,
+    "l2_norm": 1.0,  # divided by the RMS at the start, see _auto_step
+    "huber": 1.0,
+    "epsilon_insensitive": 1.0,
+    "squared_epsilon_insensitive": 2.0,
+}
+
+SAMPLINGS = ("reshuffle", "shuffle_once", "with_replacement", "sequential")
 
 # Defaults of every training parameter; SGDRegressor's signature repeats them.
 DEFAULTS = {
@@ -57,7 +77,10 @@ DEFAULTS = {
     "max_iter": 1000,
     "tol": 1e-3,
     "n_iter_no_change": 5,
+    "early_stopping": False,
+    "validation_fraction": 0.1,
     "shuffle": True,
+    "sampling": "reshuffle",
     "random_state": None,
     "fit_intercept": True,
     "verbose": 0,
@@ -72,13 +95,16 @@ PARAMETER_CONSTRAINTS = {
     "l1_ratio": [Interval("real", 0.0, 1.0)],
     "epsilon": [Interval("real", 0.0, None)],
     "batch_size": [IsNone(), Interval("int", 1, None)],
-    "learning_rate": [Options(*_engine.SCHEDULE_CODES)],
+    "learning_rate": [Options(*_engine.SCHEDULE_CODES, "auto")],
     "eta0": [Interval("real", 0.0, None, closed="neither")],
     "power_t": [Interval("real", None, None)],
     "max_iter": [Interval("int", 1, None)],
     "tol": [IsNone(), Interval("real", 0.0, None)],
     "n_iter_no_change": [Interval("int", 1, None)],
+    "early_stopping": [Boolean()],
+    "validation_fraction": [Interval("real", 0.0, 1.0, closed="neither")],
     "shuffle": [Boolean()],
+    "sampling": [Options(*SAMPLINGS)],
     "random_state": [RandomState()],
     "fit_intercept": [Boolean()],
     "verbose": [Interval("int", 0, None)],
@@ -87,38 +113,59 @@ PARAMETER_CONSTRAINTS = {
 }
 
 
-def train(X, y, params, coef=None, intercept=None, on_stop=None, weights=None):
+def make_rng(random_state):
+    """A numpy Generator from ``random_state`` (int, None or a generator)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**32 - 1))
+    return np.random.default_rng(random_state)
+
+
+def train(
+    X,
+    y,
+    params,
+    *,
+    coef=None,
+    intercept=None,
+    weights=None,
+    rng=None,
+    t_start=0,
+    partial=False,
+    on_stop=None,
+):
     """Fit validated data; return the finished ``Run``.
 
     ``params`` holds every key of ``DEFAULTS`` and has passed
     ``check_params``; ``X`` and ``y`` come from ``check_X_y``. ``coef`` and
     ``intercept`` (float64, shapes (n_features,) and (1,)) are the starting
     point, zeros when omitted. ``weights`` are checked sample weights
-    (float64, shape (n_samples,)) or None. ``on_stop(run)`` is called
-    however training ends, Ctrl-C and divergence included, before any error
-    propagates.
+    (float64, shape (n_samples,)) or None. ``rng`` (a numpy Generator) draws
+    the validation split and one seed per drawn row order; ``t_start`` is the
+    number of updates already made, where the step-size schedule resumes.
+    ``partial`` runs exactly one epoch with no stopping rule (``partial_fit``).
+    ``on_stop(run)`` is called however training ends, Ctrl-C and divergence
+    included, before any error propagates.
 
     Raises ``DivergenceError`` if the loss diverged and warns
     ``ConvergenceWarning`` if ``max_iter`` came before ``tol``.
     """
-    n_samples, n_features = X.shape
-    batch_size = params["batch_size"]
-    if batch_size is not None and batch_size > n_samples:
-        raise ValueError(
-            f"Invalid value for parameter 'batch_size': {batch_size}. "
-            f"It must not exceed n_samples={n_samples}; use None for full "
-            "batch."
-        )
     if params["learning_rate"] == "optimal" and params["alpha"] == 0:
         raise ValueError(
             "learning_rate='optimal' takes its step size from alpha, which "
             "must then be > 0."
         )
-    if coef is None:
-        coef = np.zeros(n_features, dtype=np.float64)
-        intercept = np.zeros(1, dtype=np.float64)
-
-    run = Run(X, y, coef, intercept, params, weights)
+    if params["sampling"] != "reshuffle" and not params["shuffle"]:
+        raise ValueError(
+            f"shuffle=False asks for rows in order, but sampling="
+            f"{params['sampling']!r}; set one or the other."
+        )
+    run = Run(
+        X, y, params, coef, intercept, weights,
+        rng=make_rng(params["random_state"]) if rng is None else rng,
+        t_start=t_start, partial=partial,
+    )
     with thread_limit(params["n_jobs"]):
         try:
             run.train()
@@ -128,7 +175,7 @@ def train(X, y, params, coef=None, intercept=None, on_stop=None, weights=None):
 
     if run.diverged is not None:
         raise run.diverged
-    if params["tol"] is not None and not run.converged:
+    if params["tol"] is not None and not run.converged and not partial:
         warnings.warn(
             f"Stopped at max_iter={params['max_iter']} epochs before the loss "
             f"stopped improving by tol={params['tol']}; raise max_iter or eta0, "
@@ -140,22 +187,24 @@ def train(X, y, params, coef=None, intercept=None, on_stop=None, weights=None):
 
 
 class Run:
-    """State of one call to ``fit``: the epoch loop around the kernels."""
+    """State of one call to ``fit`` or ``partial_fit``: the epoch loop."""
 
-    def __init__(self, X, y, coef, intercept, params, weights=None):
+    def __init__(
+        self, X, y, params, coef, intercept, weights, *, rng, t_start, partial
+    ):
+        n_samples, n_features = X.shape
         self.X = X
         self.y = y
-        self.coef = coef
-        self.intercept = intercept
-        self.weights = weights
-        n_samples = X.shape[0]
-        self.total_weight = n_samples if weights is None else float(weights.sum())
+        self.coef = np.zeros(n_features) if coef is None else coef
+        self.intercept = np.zeros(1) if intercept is None else intercept
+        self.rng = rng
         self.loss_code = _LOSS_CODES[params["loss"]]
+        self.loss_name = params["loss"]
         self.epsilon = float(params["epsilon"])
-        self.schedule = _engine.SCHEDULE_CODES[params["learning_rate"]]
-        self.adaptive = params["learning_rate"] == "adaptive"
+        self.schedule = _engine.SCHEDULE_CODES.get(params["learning_rate"], 0)
+        self.adaptive = params["learning_rate"] == "adaptive" and not partial
+        self.auto = params["learning_rate"] == "auto"
         self.eta0 = float(params["eta0"])
-        self.eta = self.eta0  # the step of the current epoch (adaptive)
         self.power_t = float(params["power_t"])
         penalty = params["penalty"]
         self.alpha = 0.0 if penalty is None else float(params["alpha"])
@@ -164,27 +213,82 @@ class Run:
         alpha = float(params["alpha"])
         self.optimal_t0 = 0.0 if alpha == 0 else np.sqrt(np.sqrt(alpha)) / alpha
         self.fit_intercept = bool(params["fit_intercept"])
-        self.max_iter = params["max_iter"]
-        self.tol = params["tol"]
+        self.max_iter = 1 if partial else params["max_iter"]
+        self.tol = None if partial else params["tol"]
         self.n_iter_no_change = params["n_iter_no_change"]
-        self.shuffle = params["shuffle"]
         self.verbose = params["verbose"]
+        self.sampling = params["sampling"] if params["shuffle"] else "sequential"
+
+        # rows held out for early stopping get weight 0 in full-batch passes
+        # and are left out of the stochastic orders
+        self.train_rows = self.validation = None
+        self.weights = weights
+        if params["early_stopping"] and not partial:
+            self._split(params["validation_fraction"], weights)
+        n_train = n_samples if self.train_rows is None else len(self.train_rows)
+        if self.weights is None:
+            self.total_weight = float(n_train)
+        else:
+            self.total_weight = float(self.weights.sum())
+            if not self.total_weight > 0:
+                raise ValueError(
+                    "The rows left for training after the validation split "
+                    "all have sample_weight 0."
+                )
         b = params["batch_size"]
-        self.full_batch = b is None or b >= n_samples
-        self.batch_size = n_samples if self.full_batch else int(b)
-        self.seeds = _seed_stream(params["random_state"])
+        if b is not None and b > n_train:
+            held = "" if self.train_rows is None else " training rows, after the validation split"
+            raise ValueError(
+                f"Invalid value for parameter 'batch_size': {b}. It must not "
+                f"exceed n_samples={n_train}{held}; use None for full batch."
+            )
+        self.full_batch = b is None or b >= n_train
+        self.batch_size = n_train if self.full_batch else int(b)
+        self.weight_mean = self.total_weight / n_train
 
         self.epoch = 0
         self.steps = 0
+        self.t_start = t_start
         self.losses = []
+        self.history = {"step_size": [], "elapsed": []}
+        if self.validation is not None:
+            self.history.update(validation_loss=[], validation_score=[])
         self.converged = False
         self.diverged = None
+        self.eta = self.eta0  # the step of the current epoch (adaptive, auto)
+        if self.auto:
+            self.eta = _auto_step(self)
+
+    def _split(self, fraction, weights):
+        """Hold out a random ``fraction`` of the rows for early stopping."""
+        n_samples = self.X.shape[0]
+        n_validation = math.ceil(fraction * n_samples)
+        if not 1 <= n_validation < n_samples:
+            raise ValueError(
+                f"validation_fraction={fraction} of {n_samples} rows leaves "
+                f"{n_validation} for validation and {n_samples - n_validation} "
+                "for training; both need at least one."
+            )
+        held = np.zeros(n_samples, dtype=bool)
+        held[self.rng.choice(n_samples, n_validation, replace=False)] = True
+        self.train_rows = np.flatnonzero(~held).astype(np.intp)
+        base = np.ones(n_samples) if weights is None else weights
+        self.weights = np.where(held, 0.0, base)
+        val_weights = np.where(held, base, 0.0)
+        total = val_weights.sum()
+        y = self.y.astype(np.float64)
+        mean = (val_weights @ y) / total
+        spread = val_weights @ (y - mean) ** 2
+        self.validation = (val_weights, total, spread)
 
     def train(self):
         """Run epochs until ``tol`` is met, ``max_iter`` or divergence."""
         orders = None
         if not self.full_batch:
-            orders = _Orders(self.X.shape[0], self.seeds if self.shuffle else None)
+            orders = _Orders(
+                self.X.shape[0], self.train_rows, self.sampling, self.rng,
+                self.max_iter,
+            )
         try:
             self._epochs(orders)
         finally:
@@ -193,7 +297,7 @@ class Run:
 
     def _epochs(self, orders):
         X, y = self.X, self.y
-        n_samples, n_features = X.shape
+        n_features = X.shape[1]
         sums = np.empty(n_features + 2, dtype=np.float64)
         fixed = dict(epsilon=self.epsilon, weights=self.weights)
 
@@ -204,21 +308,26 @@ class Run:
         start_loss = zero_model_loss
         warm = np.any(self.coef != 0) or self.intercept[0] != 0
         if warm or (not self.full_batch and self.loss_code == _L2_NORM):
-            sums = _engine.residual_sums(
-                X, y, self.coef, self.intercept, sums, loss_code=self.loss_code,
-                **fixed,
+            start_loss = self._mean_loss(sums)
+        if not np.isfinite(zero_model_loss):
+            raise ValueError(
+                f"y holds values as large as {np.max(np.abs(y)):.3g}: their "
+                "squares overflow float64. Rescale y (for example to standard "
+                "deviation 1) before fitting."
             )
-            start_loss = sums[n_features + 1] / self.total_weight
         norm = np.sqrt(start_loss)
         reference = max(start_loss, zero_model_loss, np.finfo(np.float64).tiny)
-        best = np.inf
+        self.best_loss = np.inf
+        best = best_score = np.inf
+        best_score = -np.inf
         stalled = 0
         start = time.perf_counter()
         for epoch in range(1, self.max_iter + 1):
             saved = (self.coef.copy(), self.intercept.copy())
+            t = self.t_start + self.steps
             if self.full_batch:
                 eta = _engine.step_size(
-                    self.schedule, self.eta, self.steps + 1, self.power_t,
+                    self.schedule, self.eta, t + 1, self.power_t,
                     self.optimal_t0, self.alpha,
                 )
                 mean_loss = _engine.full_batch_step(
@@ -250,48 +359,86 @@ class Run:
                     self.loss_code,
                     norm,
                     self.fit_intercept,
-                    weight_mean=self.total_weight / n_samples,
+                    weight_mean=self.weight_mean,
                     schedule=self.schedule,
                     power_t=self.power_t,
                     optimal_t0=self.optimal_t0,
                     alpha=self.alpha,
                     l1_ratio=self.l1_ratio,
-                    t_start=self.steps,
+                    t_start=t,
                     **fixed,
                 )
                 mean_loss = sum_loss / self.total_weight
                 norm = np.sqrt(mean_loss)
                 finite = (self.coef, self.intercept)
+                eta = _engine.step_size(
+                    self.schedule, self.eta, t + steps, self.power_t,
+                    self.optimal_t0, self.alpha,
+                )
             self.steps += steps
 
             if not self._healthy(mean_loss, reference):
-                self._diverge(epoch, mean_loss, finite if np.isfinite(mean_loss) else saved)
+                kept = finite if np.isfinite(mean_loss) else saved
+                self._diverge(epoch, mean_loss, kept)
                 return
             self.epoch = epoch
             loss = np.sqrt(mean_loss) if self.loss_code == _L2_NORM else mean_loss
             self.losses.append(loss)
+            self.history["step_size"].append(eta)
+            self.history["elapsed"].append(time.perf_counter() - start)
+            score = self._validate(sums) if self.validation is not None else None
             if self.verbose:
-                elapsed = time.perf_counter() - start
-                line = (
-                    f"-- Epoch {epoch}: loss {loss:.6g}, step size {self.eta:g}, "
-                    f"updates {self.steps}, elapsed {elapsed:.3f} s"
-                )
-                print(line)  # verbose output
+                self._report(epoch, loss, eta, score)
 
-            if self.tol is not None:
+            if self.tol is None:
+                continue
+            if score is None:
                 stalled = stalled + 1 if loss > best - self.tol else 0
                 best = min(best, loss)
-                if stalled >= self.n_iter_no_change:
-                    if self.adaptive and self.eta / _ADAPTIVE_FACTOR >= _ADAPTIVE_MIN:
-                        self.eta /= _ADAPTIVE_FACTOR
-                        stalled = 0
-                        continue
-                    self.converged = True
-                    break
+            else:
+                stalled = stalled + 1 if score < best_score + self.tol else 0
+                best_score = max(best_score, score)
+            if stalled >= self.n_iter_no_change:
+                if self.adaptive and self.eta / _ADAPTIVE_FACTOR >= _ADAPTIVE_MIN:
+                    self.eta /= _ADAPTIVE_FACTOR
+                    stalled = 0
+                    continue
+                self.converged = True
+                break
 
         if not (np.all(np.isfinite(self.coef)) and np.isfinite(self.intercept[0])):
             # the very last step overflowed; its loss was never measured
             self._diverge(self.epoch, np.inf, saved)
+
+    def _mean_loss(self, sums):
+        """Training loss (mean of the rows' losses) at the current point."""
+        sums = _engine.residual_sums(
+            self.X, self.y, self.coef, self.intercept, sums,
+            loss_code=self.loss_code, epsilon=self.epsilon, weights=self.weights,
+        )
+        return sums[-1] / self.total_weight
+
+    def _validate(self, sums):
+        """Record the held-out rows' loss and R^2; return the R^2."""
+        weights, total, spread = self.validation
+        sums = _engine.residual_sums(
+            self.X, self.y, self.coef, self.intercept, sums, weights=weights
+        )
+        squared = sums[-1]
+        score = 1.0 - squared / spread if spread > 0 else 0.0
+        self.history["validation_loss"].append(squared / total)
+        self.history["validation_score"].append(score)
+        return score
+
+    def _report(self, epoch, loss, eta, score):
+        elapsed = self.history["elapsed"][-1]
+        line = (
+            f"-- Epoch {epoch}: loss {loss:.6g}, step size {eta:g}, "
+            f"updates {self.t_start + self.steps}, elapsed {elapsed:.3f} s"
+        )
+        if score is not None:
+            line += f", validation R^2 {score:.6g}"
+        print(line)  # verbose output
 
     def _zero_model_loss(self):
         """Mean loss of predicting 0 for every row (needs y only)."""
@@ -316,84 +463,156 @@ class Run:
     def _healthy(self, loss, reference):
         if not np.isfinite(loss) or loss > _DIVERGENCE_FACTOR * reference:
             return False
+        if loss > _GROWTH_FACTOR * self.best_loss and loss > _GROWTH_FLOOR * reference:
+            return False
+        self.best_loss = min(self.best_loss, loss)
         return bool(np.all(np.isfinite(self.coef)))
 
     def _diverge(self, epoch, loss, keep):
         coef, intercept = keep
         self.coef = coef.copy()
         self.intercept = intercept.copy()
+        largest = max(abs(float(np.max(self.X))), abs(float(np.min(self.X))))
+        if largest > 1e100:
+            cause = (
+                f"X holds values as large as {largest:.3g}, whose products "
+                "overflow float64: rescale the features (standardise them)."
+            )
+        else:
+            try:
+                safe = f"eta0={_auto_step(self):.3g}"
+            except (ArithmeticError, ValueError):  # degenerate data
+                safe = "a smaller eta0"
+            cause = (
+                f"The step size (eta0={self.eta:g}) is too large for this data: "
+                f"use learning_rate='auto' (here {safe}) or standardise the "
+                "features."
+            )
         self.diverged = DivergenceError(
             f"The fit diverged in epoch {epoch}: the mean training loss "
-            f"reached {loss:.3g}. The step size eta0={self.eta0:g} is too large "
-            "for this data; lower it (by a factor of 10 or more) or "
-            "standardise the features. The coefficients of the last finite "
-            "epoch were kept.",
+            f"reached {loss:.3g} (the best epoch had {self.best_loss:.3g}). "
+            f"{cause} The coefficients of the last healthy epoch were kept.",
             epoch=epoch,
             loss=float(loss),
         )
 
 
+def _auto_step(run, iterations=100, rtol=1e-6):
+    """A step size under which descent on ``run``'s problem is stable.
+
+    Full batch: ``1 / L``, ``L`` the Lipschitz constant of the gradient of
+    the (weighted) mean loss: the loss's curvature times the largest
+    eigenvalue of ``[X 1]^T W [X 1] / sum(W)`` (power iteration, one pass
+    over X per iteration), plus the L2 penalty. Gradient descent with any
+    step below ``2 / L`` decreases a loss with ``L``-Lipschitz gradient.
+    Mini-batches of ``b`` rows: ``1 / (2 L(b))`` with the expected
+    smoothness ``L(b) = n (b - 1) / (b (n - 1)) L + (n - b) / (b (n - 1))
+    L_max``, ``L_max`` the curvature times the largest weighted squared row
+    norm: the step for which SGD's expected progress is guaranteed.
+    """
+    X = run.X
+    n_samples, n_features = X.shape
+    weights = run.weights
+    zeros = np.zeros(n_samples, dtype=X.dtype)
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(n_features)
+    b = np.array([1.0 if run.fit_intercept else 0.0])
+    eigenvalue = 0.0
+    for _ in range(iterations):
+        norm = math.sqrt(v @ v + b[0] ** 2)
+        v, b = v / norm, b / norm
+        sums = _engine.residual_sums(X, zeros, v, b, weights=weights)
+        v = sums[:n_features] / run.total_weight
+        b = np.array([sums[n_features] / run.total_weight if run.fit_intercept else 0])
+        previous, eigenvalue = eigenvalue, math.sqrt(v @ v + b[0] ** 2)
+        if abs(eigenvalue - previous) <= rtol * eigenvalue:
+            break
+    curvature = _CURVATURE[run.loss_name]
+    if run.loss_code == _L2_NORM:
+        # the RMS's curvature scales like 1 / RMS; take it at the start
+        rms = math.sqrt(max(run._zero_model_loss(), np.finfo(float).tiny))
+        curvature /= rms
+    ridge = run.alpha * (1.0 - run.l1_ratio)
+    lipschitz = curvature * eigenvalue + ridge
+    if not lipschitz > 0:
+        raise ValueError("X has no variation: no step size can be derived.")
+    if run.full_batch:
+        return 1.0 / lipschitz
+    rows = np.einsum("ij,ij->i", X, X, dtype=np.float64) + (
+        1.0 if run.fit_intercept else 0.0
+    )
+    if weights is not None:
+        rows *= weights / run.weight_mean
+    largest = curvature * rows.max() + ridge
+    n, m = (n_samples if run.train_rows is None else len(run.train_rows)), run.batch_size
+    if n == 1:
+        return 1.0 / (2.0 * largest)
+    expected = (n * (m - 1) * lipschitz + (n - m) * largest) / (m * (n - 1))
+    return 1.0 / (2.0 * expected)
+
+
 class _Orders:
     """The row order of each stochastic epoch, one per call of ``next``.
 
-    Without shuffling it is always ``0, 1, ..., n - 1``. With shuffling two
-    index buffers alternate: while an epoch runs on one, a worker thread
-    shuffles the other for the next epoch (the kernels release the GIL), so
-    the shuffle (about 8 ms per million rows) hides behind the epoch. Epoch
-    k's permutation is drawn with the k-th seed of ``seeds`` from what its
-    buffer held before, so results do not depend on timing or on whether
-    the worker is used (below ``OVERLAP_MIN_ROWS`` the shuffle runs inline,
-    where a thread hand-off would cost more than it hides).
+    ``sampling``: "sequential" visits the training rows in index order every
+    epoch; "shuffle_once" draws one permutation and keeps it; "reshuffle"
+    draws a new permutation every epoch; "with_replacement" draws every
+    entry uniformly and independently. Each drawn order uses the next seed
+    from ``rng`` and depends on it alone, so a run of ``partial_fit`` calls
+    draws the same orders as one ``fit``.
+
+    Two index buffers alternate: while an epoch runs on one, a worker thread
+    draws the other for the next epoch (the kernels release the GIL), so the
+    draw (about 8 ms per million rows) hides behind the epoch. Below
+    ``OVERLAP_MIN_ROWS`` the draw runs inline, where a thread hand-off would
+    cost more than it hides; the orders are the same either way.
     """
 
     OVERLAP_MIN_ROWS = 1 << 16
 
-    def __init__(self, n_samples, seeds):
-        self.seeds = seeds
-        count = 1 if seeds is None else 2
-        self.buffers = [np.arange(n_samples, dtype=np.intp) for _ in range(count)]
+    def __init__(self, n_samples, rows, sampling, rng, n_epochs):
+        self.rows = rows
+        self.redraw = sampling in ("reshuffle", "with_replacement")
+        self.with_replacement = sampling == "with_replacement"
+        self.rng = rng
+        self.remaining = n_epochs
+        n_visits = n_samples if rows is None else len(rows)
+        count = 2 if self.redraw and n_epochs > 1 else 1
+        self.buffers = [np.empty(n_visits, dtype=np.intp) for _ in range(count)]
         self.turn = 0
         self.pool = None
         self.pending = None
-        if seeds is not None:
-            if n_samples >= self.OVERLAP_MIN_ROWS:
-                self.pool = ThreadPoolExecutor(1, thread_name_prefix="fastgd")
-            self._prepare(0)
+        if sampling == "sequential":
+            self.buffers[0][:] = np.arange(n_samples) if rows is None else rows
+            return
+        if count == 2 and n_visits >= self.OVERLAP_MIN_ROWS:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="fastgd")
+        self._prepare(0)
 
     def _prepare(self, turn):
-        buffer, seed = self.buffers[turn], next(self.seeds)
+        self.remaining -= 1
+        seed = int(self.rng.integers(0, 2**63 - 1))
+        args = (self.buffers[turn], seed, self.rows, self.with_replacement)
         if self.pool is None:
-            _engine.shuffle(buffer, seed)
+            _engine.draw_order(*args)
         else:
-            self.pending = self.pool.submit(_engine.shuffle, buffer, seed)
+            self.pending = self.pool.submit(_engine.draw_order, *args)
 
     def next(self):
-        """Return the order for the coming epoch; start preparing the next."""
-        if self.seeds is None:
-            return self.buffers[0]
+        """Return the order for the coming epoch; start drawing the next."""
         if self.pending is not None:
             self.pending.result()
+            self.pending = None
         current = self.buffers[self.turn]
-        self.turn ^= 1
-        self._prepare(self.turn)
+        if self.redraw and self.remaining > 0:
+            self.turn = (self.turn + 1) % len(self.buffers)
+            self._prepare(self.turn)
         return current
 
     def close(self):
-        """Wait for a shuffle still running and stop the worker."""
+        """Wait for a draw still running and stop the worker."""
         if self.pool is not None:
             self.pool.shutdown(wait=True)
-
-
-def _seed_stream(random_state):
-    """Yield one integer seed per epoch for the shuffling kernel."""
-    if isinstance(random_state, np.random.Generator):
-        rng = random_state
-    elif isinstance(random_state, np.random.RandomState):
-        rng = np.random.default_rng(random_state.randint(0, 2**32 - 1))
-    else:
-        rng = np.random.default_rng(random_state)
-    while True:
-        yield int(rng.integers(0, 2**63 - 1))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ parameter to the constraints below, and ``check_params`` applies them.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -41,7 +42,9 @@ class Interval:
             return False
         if self.kind == "int" and not isinstance(value, numbers.Integral):
             return False
-        if not isinstance(value, numbers.Real) or not np.isfinite(value):
+        if not isinstance(value, numbers.Real):
+            return False
+        if not isinstance(value, numbers.Integral) and not np.isfinite(value):
             return False
         if self.low is not None:
             left = self.closed in ("both", "left")
@@ -116,11 +119,9 @@ def check_params(params, constraints):
 
 
 def _is_numeric_dtype(dtype):
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError:  # pandas extension types: strings, categoricals, ...
-        return False
-    return dtype.kind in "biuf"
+    # numpy dtypes and pandas' nullable ones (Int64, Float64, boolean) have
+    # a kind; strings, categoricals and objects do not pass
+    return getattr(dtype, "kind", "O") in "biuf"
 
 
 def _reject_text(X, name):
@@ -178,27 +179,84 @@ def check_array(X, name, ndim, dtype=None):
         )
     _reject_text(X, name)
     try:
-        array = np.asarray(X)
+        if hasattr(X, "to_numpy") and getattr(X, "dtypes", None) is not None:
+            # pandas: nullable columns become float with NaN for missing
+            array = X.to_numpy(dtype=np.float64, na_value=np.nan)
+            if all(getattr(d, "itemsize", 8) == 4 and getattr(d, "kind", "") == "f"
+                   for d in np.atleast_1d(X.dtypes)):
+                array = array.astype(np.float32)
+        else:
+            array = np.asarray(X)
     except ValueError as error:  # ragged nested lists
         raise ValueError(f"{name} could not be read as an array: {error}") from None
+    if array.dtype.kind == "O":
+        array = _object_to_float(array, name)
     if array.dtype.kind == "c":
-        raise ValueError(f"{name} holds complex numbers; fastgd needs real data.")
+        raise ValueError(
+            f"Complex data not supported: {name} holds complex numbers; fastgd "
+            "needs real data."
+        )
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{name} is not numeric (dtype {array.dtype}).")
     if dtype is None:
         dtype = array.dtype if array.dtype.kind == "f" and array.itemsize in (4, 8) else np.float64
     if array.ndim != ndim:
-        hint = " Reshape a single feature with X.reshape(-1, 1)." if ndim == 2 else ""
+        hint = (
+            " Reshape your data: X.reshape(-1, 1) for a single feature, "
+            "X.reshape(1, -1) for a single sample."
+            if ndim == 2
+            else ""
+        )
         raise ValueError(
             f"{name} must be {ndim}-D, got an array of shape {array.shape}.{hint}"
         )
     if array.shape[0] == 0:
-        raise ValueError(f"{name} has 0 samples (shape {array.shape}); at least 1 is needed.")
+        raise ValueError(
+            f"{name} has 0 samples (shape {array.shape}); at least 1 is needed."
+        )
     if ndim == 2 and array.shape[1] == 0:
-        raise ValueError(f"{name} has 0 features (shape {array.shape}); at least 1 is needed.")
+        # worded as scikit-learn words it, which its estimator checks expect
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={array.shape}) while a minimum of 1 "
+            "is required."
+        )
     array = np.ascontiguousarray(array, dtype=dtype)
     _check_finite(array, name)
     return array
+
+
+class NonNumericError(ValueError, TypeError):
+    """A cell of an object array is not a number.
+
+    A ``ValueError`` like every other complaint about the data, and also the
+    ``TypeError`` that NumPy raises for the same conversion (which is what
+    scikit-learn's estimator checks expect).
+    """
+
+
+def _object_to_float(array, name):
+    """Convert an object array whose cells are all real numbers to float64.
+
+    Object arrays of numbers are common (``DataFrame.to_numpy()`` of mixed
+    columns, lists holding ``Decimal``); anything else (``None``, a dict, a
+    complex number) raises ``NonNumericError`` naming the column and value.
+    Text was already refused by ``_reject_text``.
+    """
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        cause = error
+    cells = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
+    for row in cells:
+        for column, value in enumerate(row):
+            try:
+                float(value)
+            except (TypeError, ValueError) as error:
+                where = f"{name} column {column}" if array.ndim == 2 else name
+                raise NonNumericError(
+                    f"{where} holds {value!r}, which is not a number: {error}"
+                ) from None
+    raise NonNumericError(f"{name} could not be converted to float64: {cause}")
 
 
 def _check_finite(array, name):
@@ -224,11 +282,12 @@ def check_X_y(X, y):
 
     ``X`` keeps float32 or float64 as given (other numeric types become
     float64) and ``y`` takes ``X``'s dtype. A ``y`` of shape (n, 1) is
-    flattened. Lengths must match.
+    flattened to (n,), with a ``DataConversionWarning``. Lengths must match.
     """
     X = check_array(X, "X", ndim=2)
     y_array = np.asarray(y) if not _is_sparse(y) else y
     if getattr(y_array, "ndim", 1) == 2 and y_array.shape[1] == 1:
+        _warn_column_vector(y_array.shape)
         y = y_array.reshape(-1)
     y = check_array(y, "y", ndim=1, dtype=X.dtype)
     if len(y) != len(X):
@@ -239,6 +298,26 @@ def check_X_y(X, y):
     return X, y
 
 
+def _warn_column_vector(shape):
+    """Warn that a ``y`` of shape (n, 1) is flattened to (n,).
+
+    Often a mistake (``frame[["target"]]`` for ``frame["target"]``), so it is
+    not done silently. The class is scikit-learn's, so its warning filters
+    apply; it is imported here, on this rare path only, to keep ``fastgd.fit``
+    free of scikit-learn. The message opens with scikit-learn's wording,
+    which its estimator check ``check_supervised_y_2d`` looks for.
+    """
+    from sklearn.exceptions import DataConversionWarning
+
+    warnings.warn(
+        "A column-vector y was passed when a 1d array was expected: y of shape "
+        f"{shape} is fitted as a single target of shape ({shape[0]},). Pass "
+        "y.ravel() to silence this warning.",
+        DataConversionWarning,
+        stacklevel=4,
+    )
+
+
 def check_sample_weight(sample_weight, n_samples):
     """Return ``sample_weight`` as float64 of shape (n_samples,), or None.
 
@@ -247,7 +326,9 @@ def check_sample_weight(sample_weight, n_samples):
     """
     if sample_weight is None:
         return None
-    if np.ndim(sample_weight) == 0:
+    # np.isscalar rather than np.ndim: np.ndim dispatches through
+    # __array_function__, which array-likes need not implement
+    if np.isscalar(sample_weight) or getattr(sample_weight, "ndim", None) == 0:
         sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
     weights = check_array(sample_weight, "sample_weight", ndim=1, dtype=np.float64)
     if len(weights) != n_samples:

@@ -31,7 +31,7 @@ _SIGNATURES_SCRIPT = textwrap.dedent("""
 
     kernels = {name: getattr(_kernels, name) for name in (
         "_residual_sums", "_residual_sums_serial", "_minibatch_epoch",
-        "_shuffle", "_gradient_scale", "_step_size", "_update")}
+        "_draw_order", "_gradient_scale", "_step_size", "_update")}
     rng = np.random.default_rng(0)
     counts = []
     for _ in range(2):
@@ -57,7 +57,7 @@ def test_repeated_fits_compile_nothing_new():
     assert first == second, "the second round of fits compiled new signatures"
     # one signature per data dtype (the shuffle and the scale take none)
     assert first == {"_residual_sums": 2, "_residual_sums_serial": 2,
-                     "_minibatch_epoch": 2, "_shuffle": 1,
+                     "_minibatch_epoch": 2, "_draw_order": 1,
                      "_gradient_scale": 1, "_step_size": 1, "_update": 1}
 
 

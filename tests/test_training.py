@@ -1,0 +1,203 @@
+"""Starting points, partial_fit, sampling, early stopping, the "auto" step
+and the histories (issue 4), plus regressions found by trying to break
+fastgd."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import reference
+
+import fastgd
+from fastgd import DivergenceError, SGDRegressor, _engine
+
+
+def test_coef_init_and_intercept_init_are_the_starting_point(problem):
+    X, y = problem
+    coef, intercept = reference.lstsq(X, y)
+    model = SGDRegressor(batch_size=None, eta0=0.1, max_iter=1, tol=None)
+    model.fit(X, y, coef_init=coef, intercept_init=intercept)
+    # one step from the optimum stays there
+    np.testing.assert_allclose(model.coef_, coef, atol=1e-12)
+    assert model.loss_curve_[0] == pytest.approx(
+        reference.mse(X, y, coef, intercept), rel=1e-12)
+
+
+def test_starting_point_of_the_wrong_size_is_refused(problem):
+    # regression: a warm start from a 2-feature fit on 5 features once let
+    # the kernels read past the coefficients (memory corruption)
+    X, y = problem
+    model = SGDRegressor(batch_size=8, max_iter=2, tol=None, warm_start=True)
+    model.fit(X[:, :2], y)
+    with pytest.raises(ValueError, match="previous fit .* 2 entries, but X has 5"):
+        model.fit(X, y)
+    with pytest.raises(ValueError, match="coef_init have 3 entries"):
+        SGDRegressor().fit(X, y, coef_init=np.zeros(3))
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 16])
+@pytest.mark.parametrize("learning_rate", ["constant", "invscaling"])
+def test_partial_fit_calls_equal_one_fit(batch_size, learning_rate, problem):
+    X, y = problem
+    params = dict(batch_size=batch_size, learning_rate=learning_rate,
+                  eta0=0.05, random_state=4)
+    whole = SGDRegressor(**params, max_iter=6, tol=None).fit(X, y)
+    pieces = SGDRegressor(**params)
+    for _ in range(6):
+        pieces.partial_fit(X, y)
+    np.testing.assert_array_equal(pieces.coef_, whole.coef_)
+    assert pieces.intercept_ == whole.intercept_
+    assert (pieces.n_iter_, pieces.t_) == (whole.n_iter_, whole.t_)
+    np.testing.assert_array_equal(pieces.loss_curve_, whole.loss_curve_)
+
+
+def test_partial_fit_checks_the_number_of_features(problem):
+    X, y = problem
+    model = SGDRegressor().partial_fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        model.partial_fit(X[:, :3], y)
+
+
+@pytest.mark.parametrize("sampling", ["reshuffle", "shuffle_once",
+                                      "with_replacement", "sequential"])
+def test_every_sampling_reaches_lstsq(sampling, problem):
+    X, y = problem
+    coef, _ = reference.lstsq(X, y)
+    model = SGDRegressor(batch_size=4, eta0=0.005, max_iter=150, tol=None,
+                         sampling=sampling, random_state=0).fit(X, y)
+    # constant-step noise ball, as in test_stochastic_modes_reach_lstsq
+    np.testing.assert_allclose(model.coef_, coef, atol=0.03)
+
+
+def test_sampling_orders_have_their_documented_shape():
+    rows = np.array([2, 3, 5, 7, 11], dtype=np.intp)
+    order = np.empty(5, dtype=np.intp)
+    _engine.draw_order(order, 3, rows)
+    np.testing.assert_array_equal(np.sort(order), rows)
+    draws = np.empty(20_000, dtype=np.intp)
+    _engine.draw_order(draws, 3, rows, with_replacement=True)
+    assert set(np.unique(draws)) == set(rows)
+    counts = np.bincount(draws)[rows]
+    # 4,000 expected per row; 5 sigma is about 300
+    assert np.all(np.abs(counts - 4000) < 300), counts
+    again = np.empty(5, dtype=np.intp)
+    again[:] = 99  # the result must not depend on what the buffer held
+    _engine.draw_order(again, 3, rows)
+    np.testing.assert_array_equal(again, order)
+
+
+def test_shuffle_false_conflicts_with_another_sampling(problem):
+    with pytest.raises(ValueError, match="shuffle=False"):
+        SGDRegressor(shuffle=False, sampling="with_replacement").fit(*problem)
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_early_stopping_holds_out_rows_and_records_scores(batch_size, problem):
+    X, y = problem
+    model = SGDRegressor(batch_size=batch_size, early_stopping=True,
+                         validation_fraction=0.2, tol=1e-4,
+                         n_iter_no_change=3, max_iter=500,
+                         eta0=0.2 if batch_size is None else 0.005,
+                         random_state=0).fit(X, y)
+    assert model.n_iter_ < 500
+    scores = model.validation_scores_
+    assert len(scores) == model.n_iter_
+    assert 0.9 < scores.max() <= 1.0
+    assert len(model.history_["validation_loss"]) == model.n_iter_
+    # the best score is the R^2 of the model on held-out rows: close to the
+    # R^2 of the least-squares fit on all the data
+    assert scores.max() == pytest.approx(
+        SGDRegressor(batch_size=None, eta0=0.2, max_iter=300, tol=None)
+        .fit(X, y).score(X, y), abs=0.05)
+
+
+def test_early_stopping_training_rows_exclude_the_validation_rows(problem):
+    # with every row but one held out... the split must leave training rows
+    X, y = problem
+    with pytest.raises(ValueError, match="validation_fraction"):
+        SGDRegressor(early_stopping=True, validation_fraction=0.9999).fit(X, y)
+
+
+def test_history_has_one_entry_per_epoch(problem):
+    X, y = problem
+    model = SGDRegressor(learning_rate="invscaling", eta0=0.05, max_iter=7,
+                         tol=None).fit(X, y)
+    for key in ("loss", "step_size", "elapsed"):
+        assert len(model.history_[key]) == 7
+    steps = model.history_["step_size"]
+    assert np.all(np.diff(steps) < 0)  # inverse scaling shrinks the step
+    assert np.all(np.diff(model.history_["elapsed"]) >= 0)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "huber"])
+def test_auto_step_never_diverges_at_full_batch(loss):
+    # badly scaled data: any fixed eta0 is wrong for one scale or another
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 4)) * np.array([1e-2, 1.0, 1e2, 1e3])
+    y = X @ np.array([1.0, 2.0, 3.0, 4.0]) + 5.0
+    model = SGDRegressor(loss=loss, batch_size=None, learning_rate="auto",
+                         max_iter=50, tol=None).fit(X, y)
+    assert np.all(np.diff(model.loss_curve_) <= 1e-12 * model.loss_curve_[0])
+    if loss == "squared_error":  # Huber's bounded slope cannot blow up
+        with pytest.raises(DivergenceError, match="learning_rate='auto'"):
+            SGDRegressor(batch_size=None, eta0=0.01, max_iter=50,
+                         tol=None).fit(X, y)
+
+
+def test_auto_step_matches_the_largest_eigenvalue(problem):
+    X, y = problem
+    model = SGDRegressor(batch_size=None, learning_rate="auto", max_iter=1,
+                         tol=None).fit(X, y)
+    design = np.column_stack([X, np.ones(len(X))])
+    lipschitz = 2 * np.linalg.eigvalsh(design.T @ design / len(X)).max()
+    assert model.history_["step_size"][0] == pytest.approx(1 / lipschitz,
+                                                           rel=1e-4)
+
+
+@pytest.mark.parametrize("batch_size", [1, 32])
+def test_auto_step_is_stable_for_mini_batches(batch_size, problem):
+    X, y = problem
+    coef, _ = reference.lstsq(X, y)
+    model = SGDRegressor(batch_size=batch_size, learning_rate="auto",
+                         max_iter=30, tol=None, random_state=0).fit(X, y)
+    np.testing.assert_allclose(model.coef_, coef, atol=0.05)
+
+
+def test_l2_norm_instability_near_an_exact_fit_is_reported():
+    # regression: a near-noiseless problem made l2_norm mini-batches blow up
+    # to R^2 of -250,000 while reporting convergence
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0 + 1e-3 * rng.standard_normal(200)
+    with pytest.raises(DivergenceError, match="best epoch"):
+        fastgd.fit(X, y, loss="l2_norm", batch_size=32, eta0=0.01,
+                   random_state=0)
+
+
+def test_overflowing_target_is_named():
+    X = np.random.default_rng(0).standard_normal((50, 2))
+    with pytest.raises(ValueError, match="y holds values as large as"):
+        fastgd.fit(X, np.full(50, 1e300))
+
+
+def test_overflowing_features_are_named():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 2)) * 1e300
+    with pytest.raises(DivergenceError, match="X holds values as large as"):
+        fastgd.fit(X, rng.standard_normal(50), batch_size=None)
+
+
+def test_pandas_nullable_columns_are_numeric():
+    frame = pd.DataFrame({"a": pd.array(np.arange(30) % 7, dtype="Int64"),
+                          "b": pd.array(np.linspace(0, 1, 30), dtype="Float64"),
+                          "c": pd.array([True, False] * 15, dtype="boolean")})
+    target = pd.Series(np.arange(30), dtype="Int64")
+    model = SGDRegressor(batch_size=None, max_iter=3, tol=None).fit(frame, target)
+    assert model.coef_.dtype == np.float64
+    frame.loc[3, "a"] = pd.NA
+    with pytest.raises(ValueError, match="X contains NaN"):
+        SGDRegressor().fit(frame, target)
+
+
+def test_huge_integer_batch_size_is_a_value_error(problem):
+    with pytest.raises(ValueError, match="batch_size"):
+        SGDRegressor(batch_size=10**20).fit(*problem)
