@@ -16,11 +16,13 @@ needs it runs.
 
 import argparse
 import math
+import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -79,6 +81,15 @@ def main(argv=None) -> int:
         0 on success, 1 if the fit diverged, 2 for unusable input or options,
         130 if interrupted.
     """
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # the reader went away (``fastgd fit ... | head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv):
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
@@ -169,7 +180,9 @@ def _build_parser():
             "exactly --max-iter epochs (default: 1e-3)"
         ),
     )
-    fit.add_argument("--seed", type=int, default=0, help="shuffling seed (default: 0)")
+    fit.add_argument(
+        "--seed", type=_non_negative_int, default=0, help="shuffling seed (default: 0)"
+    )
     fit.add_argument(
         "--no-standardize",
         dest="standardize",
@@ -260,7 +273,7 @@ def _build_parser():
     bench.add_argument(
         "--batch-sizes",
         type=_batch_sizes,
-        default="1,8,32,256,4096,full",
+        default=None,
         metavar="LIST",
         help="comma-separated batch sizes, 'full' for full batch "
         "(default: 1,8,32,256,4096,full)",
@@ -272,7 +285,10 @@ def _build_parser():
         help="folder for the table and the figure (default: fastgd-bench)",
     )
     bench.add_argument(
-        "--seed", type=int, default=0, help="seed of data and shuffles (default: 0)"
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="seed of data and shuffles (default: 0)",
     )
     bench.add_argument(
         "--time-limit",
@@ -590,13 +606,18 @@ def _print_fit_quality(X, y, run, exact, loss):
     mse_exact = _mean_squared_residual(X, y, exact[:-1], exact[-1])
     to_loss = math.sqrt if loss == "l2_norm" else float
     variance = float(np.var(y))
+
+    def r2(value):
+        # R^2 is undefined for a constant target
+        return f"{1 - value / variance:.6f}" if variance > 0 else "n/a (constant y)"
+
     rows = [
         [
             f"training loss ({_LOSS_NAMES[loss]})",
             f"{to_loss(mse):.6g}",
             f"{to_loss(mse_exact):.6g}",
         ],
-        ["R^2", f"{1 - mse / variance:.6f}", f"{1 - mse_exact / variance:.6f}"],
+        ["R^2", r2(mse), r2(mse_exact)],
     ]
     for line in _format_table(["", "fastgd", "lstsq"], rows):
         print(line)
@@ -845,13 +866,24 @@ def _run_bench(args):
     if args.n < 2:
         print("fastgd: error: --n must be at least 2", file=sys.stderr)
         return 2
+    given = args.batch_sizes is not None
+    if not given:
+        args.batch_sizes = _batch_sizes("1,8,32,256,4096,full")
+    args.out = Path(args.out)
     too_big = [b for b in args.batch_sizes if b is not None and b >= args.n]
-    if too_big:
+    if too_big and given:
         print(
             f"fastgd: error: --batch-sizes: {too_big[0]} is not below --n {args.n}; "
             "use 'full' for full batch",
             file=sys.stderr,
         )
+        return 2
+    # the default list drops the sizes a small --n cannot hold, and says so
+    for size in too_big:
+        print(f"fastgd: skipping batch size {size}: not below --n {args.n}")
+    args.batch_sizes = [b for b in args.batch_sizes if b not in too_big]
+    if args.out.exists() and not args.out.is_dir():
+        print(f"fastgd: error: --out {args.out} exists and is not a folder", file=sys.stderr)
         return 2
 
     try:
@@ -870,6 +902,9 @@ def _run_bench(args):
     except KeyboardInterrupt:
         print("fastgd: interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # --out cannot be created or written
+        print(f"fastgd: error: cannot write the results: {error}", file=sys.stderr)
+        return 2
     print(result.markdown, end="")
     for path in result.files:
         print(f"wrote {path}")

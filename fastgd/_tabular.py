@@ -255,6 +255,14 @@ def build_design(
     is_indicator[len(numeric_values) :] = True
 
     n_numeric = len(numeric_values)
+    largest = np.max(np.abs(X), axis=0) if len(X) else np.zeros(len(names))
+    if np.any(largest > 1e150):
+        column = names[int(np.argmax(largest))]
+        raise InputError(
+            f"column {column!r} holds values as large as {largest.max():.3g}; "
+            "their squares overflow double precision, so neither fastgd nor "
+            "least squares can fit them. Rescale the column first."
+        )
     if standardize and n_numeric:
         block = X[:, :n_numeric]
         block -= block.mean(axis=0)

@@ -434,3 +434,57 @@ def test_fit_infinite_value_is_one_line_error(capsys, tmp_path):
         "fastgd: error: column 'b' holds 1 infinite value (first in data row 2); "
         "fix or remove them\n"
     )
+
+
+# -- regressions from trying to break the command line -----------------------
+
+
+def test_fit_constant_target_reports_r2_as_undefined(capsys, tmp_path):
+    csv = tmp_path / "constant.csv"
+    csv.write_text("x,y\n" + "".join(f"{i},7\n" for i in range(40)))
+    status, out, err = run_cli(capsys, "fit", csv, "--target", "y")
+    assert status == 0, err
+    assert "n/a (constant y)" in out
+
+
+def test_fit_overflowing_column_is_named(capsys, tmp_path):
+    csv = tmp_path / "huge.csv"
+    csv.write_text("a,b,y\n" + "".join(f"{i}e300,{i},{i}\n" for i in range(1, 30)))
+    status, _, err = run_cli(capsys, "fit", csv, "--target", "y")
+    assert status == 2
+    assert "column 'a' holds values as large as" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_negative_seed_is_an_argument_error(capsys, housing_path):
+    status, _, err = run_cli(capsys, "fit", housing_path, "--target",
+                             HOUSING_TARGET, "--seed", "-1")
+    assert status == 2 and "--seed" in err
+
+
+def test_bench_refuses_a_file_as_output_folder(capsys, tmp_path):
+    target = tmp_path / "afile"
+    target.write_text("")
+    status, _, err = run_cli(capsys, "bench", "--n", "2000", "--out", target)
+    assert status == 2 and "is not a folder" in err
+
+
+def test_bench_default_sizes_skip_those_a_small_n_cannot_hold(capsys, tmp_path):
+    status, out, err = run_cli(capsys, "bench", "--n", "1000", "--d", "4",
+                               "--repeats", "1", "--out", tmp_path)
+    assert status == 0, err
+    assert "skipping batch size 4096" in out
+
+
+def test_console_script_works_from_another_folder(tmp_path):
+    # regression: a stale site-packages/fastgd folder (Numba's cache left by
+    # a non-editable install) once shadowed the editable install
+    import shutil
+
+    script = shutil.which("fastgd")
+    if script is None:
+        pytest.skip("the fastgd console script is not installed")
+    done = subprocess.run([script, "--version"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("fastgd ")
