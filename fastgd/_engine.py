@@ -120,6 +120,8 @@ def stochastic_epoch(
     alpha=0.0,
     l1_ratio=0.0,
     t_start=0,
+    average=None,
+    average_start=0,
 ):
     """Run one epoch of mini-batch SGD; return ``(sum of losses, steps)``.
 
@@ -127,7 +129,9 @@ def stochastic_epoch(
     batches of ``batch_size``; a slice of a permutation runs part of an
     epoch. ``eta`` is the schedule's ``eta0`` and ``t_start`` the number of
     updates made before this epoch. ``norm`` scales the ``"l2_norm"`` steps
-    (see ``SGDRegressor``); other losses ignore it.
+    (see ``SGDRegressor``); other losses ignore it. ``average`` (float64,
+    n_features + 1), when given, is the running mean of ``[coef,
+    intercept]`` over the updates after the first ``average_start``.
     """
     settings = np.empty(_kernels.N_SETTINGS, dtype=np.float64)
     settings[_kernels.ETA0] = eta
@@ -138,6 +142,7 @@ def stochastic_epoch(
     settings[_kernels.EPSILON] = epsilon
     settings[_kernels.NORM] = norm
     settings[_kernels.WEIGHT_MEAN] = weight_mean
+    settings[_kernels.AVERAGE_START] = average_start
     return _kernels._minibatch_epoch(
         X,
         y,
@@ -151,7 +156,13 @@ def stochastic_epoch(
         settings,
         bool(fit_intercept),
         t_start,
+        _NO_WEIGHTS if average is None else average,
     )
+
+
+def fold_average(average, coef, intercept, k):
+    """Fold update ``k`` (counted from the start of averaging) into ``average``."""
+    _kernels._average(average, coef, intercept, float(k))
 
 
 def step_size(schedule, eta0, t, power_t=0.25, optimal_t0=0.0, alpha=0.0):

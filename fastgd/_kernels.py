@@ -54,7 +54,8 @@ L1_RATIO = 4
 EPSILON = 5
 NORM = 6
 WEIGHT_MEAN = 7
-N_SETTINGS = 8
+AVERAGE_START = 8
+N_SETTINGS = 9
 
 # How many rows ahead, in the visiting order, the stochastic kernels ask the
 # processor to fetch. A shuffled epoch is bound by memory latency: without
@@ -256,10 +257,25 @@ def _update(coef, grad, scale, eta, alpha, l1_ratio):
         coef[j] = value
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _average(average, coef, intercept, k):
+    """Fold update number ``k`` (from 1) into the running mean ``average``.
+
+    ``average`` holds the mean of ``[coef, intercept]`` over updates 1 to
+    ``k - 1``; nothing happens for ``k < 1`` (before averaging starts).
+    """
+    if k < 1:
+        return
+    n_features = coef.shape[0]
+    for j in range(n_features):
+        average[j] += (coef[j] - average[j]) / k
+    average[n_features] += (intercept[0] - average[n_features]) / k
+
+
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _minibatch_epoch(
     X, y, weights, coef, intercept, order, batch_size, loss_code, schedule,
-    settings, fit_intercept, t_start
+    settings, fit_intercept, t_start, average
 ):
     """One epoch of mini-batch SGD; return ``(sum of row losses, steps)``.
 
@@ -274,7 +290,10 @@ def _minibatch_epoch(
     place along the batch mean of the loss gradient, with the step size of
     ``schedule`` for update ``t_start + 1, t_start + 2, ...``, then applies
     the penalty (``_update``). ``settings`` is a float64 array laid out by
-    the module constants ``ETA0`` ... ``WEIGHT_MEAN``. With weights, each
+    the module constants ``ETA0`` ... ``AVERAGE_START``. A non-empty
+    ``average`` (float64, n_features + 1) holds the running mean of
+    ``[coef, intercept]`` over the updates after ``AVERAGE_START``
+    (``_average``). With weights, each
     row's gradient is multiplied by its weight over ``WEIGHT_MEAN`` (the
     mean weight of all rows), so a step is an unbiased estimate of the
     full weighted gradient. For the L2 norm the residual is scaled by the
@@ -301,6 +320,8 @@ def _minibatch_epoch(
     epsilon = settings[EPSILON]
     norm = settings[NORM]
     weight_mean = settings[WEIGHT_MEAN]
+    average_start = settings[AVERAGE_START]
+    averaging = average.shape[0] > 0
     grad = np.empty(n_features, dtype=np.float64)
     row_bytes = n_features * X.itemsize
     sum_loss = 0.0
@@ -340,6 +361,8 @@ def _minibatch_epoch(
         _update(coef, grad, scale, eta, alpha, l1_ratio)
         if fit_intercept:
             intercept[0] -= scale * sum_g
+        if averaging:
+            _average(average, coef, intercept, t_start + steps - average_start)
         if not np.isfinite(sum_loss):
             break
 

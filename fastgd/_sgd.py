@@ -46,6 +46,11 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
     epsilon : float, default=0.1
         Width of the quadratic zone of ``"huber"`` and of the insensitive
         zone of the epsilon-insensitive losses, >= 0.
+    average : bool or int, default=False
+        Averaged SGD: report the mean of the iterates instead of the last
+        one. ``True`` averages from the first update; an integer ``N``
+        starts once ``N`` rows have been seen (as in scikit-learn). The
+        training loss in ``loss_curve_`` is that of the iterates.
     batch_size : int or None, default=1
         Rows per update step: ``None`` for full batch, 1 for plain SGD, any
         other integer in [1, n_samples] for mini-batches. A ``batch_size``
@@ -179,6 +184,7 @@ default="constant"
         max_iter=1000,
         tol=1e-3,
         n_iter_no_change=5,
+        average=False,
         early_stopping=False,
         validation_fraction=0.1,
         shuffle=True,
@@ -201,6 +207,7 @@ default="constant"
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
+        self.average = average
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.shuffle = shuffle
@@ -322,10 +329,12 @@ default=None
             self._rng = make_rng(self.random_state)
             done = (0, 0, np.empty(0), {})
         else:
-            coef, intercept = _start(
-                X.shape[1], self.coef_, self.intercept_, None
-            )
+            # continue from the last iterate, which averaging keeps apart
+            # from the averaged coef_
+            last = getattr(self, "_iterate", (self.coef_, self.intercept_))
+            coef, intercept = _start(X.shape[1], *last, None)
             done = (self.n_iter_, self.t_, self.loss_curve_, self.history_)
+        average = getattr(self, "_average_state", None) if not first else None
         train(
             X,
             y,
@@ -335,6 +344,7 @@ default=None
             weights=weights,
             rng=self._rng,
             t_start=done[1],
+            average=None if average is None else average.copy(),
             partial=True,
             on_stop=lambda run: self._store(run, X.dtype, done),
         )
@@ -347,8 +357,11 @@ default=None
         ``partial_fit`` calls, which this run continues.
         """
         epochs, steps, curve, history = done
-        self.coef_ = run.coef.astype(dtype)
-        self.intercept_ = float(run.intercept[0])
+        coef, intercept = run.solution()
+        self.coef_ = coef.astype(dtype)
+        self.intercept_ = float(intercept[0])
+        self._iterate = (run.coef.copy(), float(run.intercept[0]))
+        self._average_state = None if run.average is None else run.average.copy()
         self.n_iter_ = epochs + run.epoch
         self.t_ = steps + run.steps
         self.loss_curve_ = np.concatenate(

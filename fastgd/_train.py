@@ -77,6 +77,7 @@ DEFAULTS = {
     "max_iter": 1000,
     "tol": 1e-3,
     "n_iter_no_change": 5,
+    "average": False,
     "early_stopping": False,
     "validation_fraction": 0.1,
     "shuffle": True,
@@ -101,6 +102,7 @@ PARAMETER_CONSTRAINTS = {
     "max_iter": [Interval("int", 1, None)],
     "tol": [IsNone(), Interval("real", 0.0, None)],
     "n_iter_no_change": [Interval("int", 1, None)],
+    "average": [Boolean(), Interval("int", 1, None)],
     "early_stopping": [Boolean()],
     "validation_fraction": [Interval("real", 0.0, 1.0, closed="neither")],
     "shuffle": [Boolean()],
@@ -132,6 +134,7 @@ def train(
     weights=None,
     rng=None,
     t_start=0,
+    average=None,
     partial=False,
     on_stop=None,
 ):
@@ -143,7 +146,9 @@ def train(
     point, zeros when omitted. ``weights`` are checked sample weights
     (float64, shape (n_samples,)) or None. ``rng`` (a numpy Generator) draws
     the validation split and one seed per drawn row order; ``t_start`` is the
-    number of updates already made, where the step-size schedule resumes.
+    number of updates already made, where the step-size schedule resumes,
+    and ``average`` the running mean of ``[coef, intercept]`` so far (with
+    ``params["average"]``).
     ``partial`` runs exactly one epoch with no stopping rule (``partial_fit``).
     ``on_stop(run)`` is called however training ends, Ctrl-C and divergence
     included, before any error propagates.
@@ -164,7 +169,7 @@ def train(
     run = Run(
         X, y, params, coef, intercept, weights,
         rng=make_rng(params["random_state"]) if rng is None else rng,
-        t_start=t_start, partial=partial,
+        t_start=t_start, average=average, partial=partial,
     )
     with thread_limit(params["n_jobs"]):
         try:
@@ -190,7 +195,8 @@ class Run:
     """State of one call to ``fit`` or ``partial_fit``: the epoch loop."""
 
     def __init__(
-        self, X, y, params, coef, intercept, weights, *, rng, t_start, partial
+        self, X, y, params, coef, intercept, weights, *, rng, t_start, average,
+        partial,
     ):
         n_samples, n_features = X.shape
         self.X = X
@@ -245,6 +251,15 @@ class Run:
         self.full_batch = b is None or b >= n_train
         self.batch_size = n_train if self.full_batch else int(b)
         self.weight_mean = self.total_weight / n_train
+
+        # averaged SGD: the mean of the iterates after the first
+        # ``average_start`` updates (scikit-learn counts rows seen)
+        self.average = None
+        self.average_start = 0
+        if params["average"] is not False and params["average"] != 0:
+            self.average = np.zeros(n_features + 1) if average is None else average
+            if params["average"] is not True:
+                self.average_start = math.ceil(params["average"] / self.batch_size)
 
         self.epoch = 0
         self.steps = 0
@@ -345,6 +360,11 @@ class Run:
                     **fixed,
                 )
                 steps = 1
+                if self.average is not None:
+                    _engine.fold_average(
+                        self.average, self.coef, self.intercept,
+                        t + 1 - self.average_start,
+                    )
                 # the loss belongs to the coefficients before the step
                 finite = saved
             else:
@@ -366,6 +386,8 @@ class Run:
                     alpha=self.alpha,
                     l1_ratio=self.l1_ratio,
                     t_start=t,
+                    average=self.average,
+                    average_start=self.average_start,
                     **fixed,
                 )
                 mean_loss = sum_loss / self.total_weight
@@ -409,6 +431,12 @@ class Run:
         if not (np.all(np.isfinite(self.coef)) and np.isfinite(self.intercept[0])):
             # the very last step overflowed; its loss was never measured
             self._diverge(self.epoch, np.inf, saved)
+
+    def solution(self):
+        """``(coef, intercept)`` to report: the averaged iterate if any."""
+        if self.average is not None and self.t_start + self.steps > self.average_start:
+            return self.average[:-1].copy(), self.average[-1:].copy()
+        return self.coef, self.intercept
 
     def _mean_loss(self, sums):
         """Training loss (mean of the rows' losses) at the current point."""
@@ -699,9 +727,10 @@ def fit(X, y, sample_weight=None, **params) -> FitResult:
     X, y = check_X_y(X, y)
     weights = check_sample_weight(sample_weight, len(X))
     run = train(X, y, params, weights=weights)
+    coef, intercept = run.solution()
     return FitResult(
-        coef=run.coef.astype(X.dtype),
-        intercept=float(run.intercept[0]),
+        coef=coef.astype(X.dtype),
+        intercept=float(intercept[0]),
         n_iter=run.epoch,
         t=run.steps,
         loss_curve=np.asarray(run.losses, dtype=np.float64),

@@ -238,9 +238,10 @@ def _object_to_float(array, name):
     """Convert an object array whose cells are all real numbers to float64.
 
     Object arrays of numbers are common (``DataFrame.to_numpy()`` of mixed
-    columns, lists holding ``Decimal``); anything else (``None``, a dict, a
-    complex number) raises ``NonNumericError`` naming the column and value.
-    Text was already refused by ``_reject_text``.
+    columns, lists holding ``Decimal``). ``None`` becomes NaN, which the
+    finiteness check then reports; anything else (a dict, a complex number)
+    raises ``NonNumericError`` naming the column and value. Text was already
+    refused by ``_reject_text``.
     """
     try:
         return array.astype(np.float64)
@@ -285,7 +286,10 @@ def check_X_y(X, y):
     flattened to (n,), with a ``DataConversionWarning``. Lengths must match.
     """
     X = check_array(X, "X", ndim=2)
-    y_array = np.asarray(y) if not _is_sparse(y) else y
+    try:
+        y_array = np.asarray(y) if not _is_sparse(y) else y
+    except ValueError:  # ragged lists: check_array below names the problem
+        y_array = y
     if getattr(y_array, "ndim", 1) == 2 and y_array.shape[1] == 1:
         _warn_column_vector(y_array.shape)
         y = y_array.reshape(-1)

@@ -201,3 +201,74 @@ def test_pandas_nullable_columns_are_numeric():
 def test_huge_integer_batch_size_is_a_value_error(problem):
     with pytest.raises(ValueError, match="batch_size"):
         SGDRegressor(batch_size=10**20).fit(*problem)
+
+
+def _averaged_reference(X, y, batch_size, eta, epochs, seed, start_rows=0):
+    """Averaged SGD by hand: run fastgd's epochs in slices of one batch and
+    average the iterates after each update (independent of the kernel's
+    running mean)."""
+    rng = fastgd._train.make_rng(seed)
+    coef, intercept = np.zeros(X.shape[1]), np.zeros(1)
+    iterates = []
+    order = np.empty(len(y), dtype=np.intp)
+    for _ in range(epochs):
+        _engine.draw_order(order, int(rng.integers(0, 2**63 - 1)))
+        for start in range(0, len(y), batch_size):
+            _engine.stochastic_epoch(X, y, coef, intercept,
+                                     order[start:start + batch_size],
+                                     batch_size, eta, 0, 1.0, True)
+            iterates.append(np.r_[coef, intercept])
+    skip = -(-start_rows // batch_size)
+    return np.mean(iterates[skip:], axis=0)
+
+
+@pytest.mark.parametrize("average, start_rows", [(True, 0), (200, 200)])
+def test_average_is_the_mean_of_the_iterates(average, start_rows, problem):
+    X, y = problem
+    model = SGDRegressor(batch_size=10, eta0=0.01, max_iter=3, tol=None,
+                         average=average, random_state=2).fit(X, y)
+    expected = _averaged_reference(X, y, 10, 0.01, 3, 2, start_rows)
+    np.testing.assert_allclose(np.r_[model.coef_, model.intercept_], expected,
+                               rtol=1e-9)
+
+
+def test_average_shrinks_the_noise_of_constant_step_sgd(problem):
+    X, y = problem
+    coef, _ = reference.lstsq(X, y)
+    params = dict(batch_size=1, eta0=0.02, max_iter=40, tol=None,
+                  random_state=0)
+    plain = SGDRegressor(**params).fit(X, y)
+    averaged = SGDRegressor(**params, average=2000).fit(X, y)
+    assert (np.abs(averaged.coef_ - coef).max()
+            < 0.5 * np.abs(plain.coef_ - coef).max())
+
+
+def test_average_carries_over_partial_fit(problem):
+    X, y = problem
+    params = dict(batch_size=10, eta0=0.01, average=True, random_state=2)
+    whole = SGDRegressor(**params, max_iter=3, tol=None).fit(X, y)
+    pieces = SGDRegressor(**params)
+    for _ in range(3):
+        pieces.partial_fit(X, y)
+    np.testing.assert_allclose(pieces.coef_, whole.coef_, rtol=1e-12)
+
+
+def test_interrupt_keeps_the_last_completed_epoch(problem, monkeypatch):
+    X, y = problem
+    reference_fit = SGDRegressor(batch_size=5, max_iter=2, tol=None,
+                                 random_state=1).fit(X, y)
+    calls = []
+    epoch = _engine.stochastic_epoch
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return epoch(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "stochastic_epoch", interrupted)
+    model = SGDRegressor(batch_size=5, max_iter=10, tol=None, random_state=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    assert model.n_iter_ == 2
+    np.testing.assert_array_equal(model.coef_, reference_fit.coef_)
