@@ -334,7 +334,7 @@ def main(argv=None):
     table.ratio(1, "numpy step / fastgd full-batch step", t["numpy"],
                 t["fastgd"], ">= 3")
     t = rounds({"numpy": numpy_step(f64, eta_full),
-                "read": lambda: parallel_read(f64.X)}, R)
+                "read": lambda X=f64.X: parallel_read(X)}, R)
     table.ratio(1, "  bound: numpy step / parallel read of X (all threads)",
                 t["numpy"], t["read"], "no one-pass step beats this")
 
@@ -389,7 +389,7 @@ def main(argv=None):
                 t["shuffled"], t["sequential"], "-")
     order = np.arange(n, dtype=np.intp)
     _engine.shuffle(order, 7)
-    t = rounds({"floor": lambda: shuffled_read(f64.X, f64.y, order),
+    t = rounds({"floor": lambda X=f64.X, y=f64.y: shuffled_read(X, y, order),
                 "sequential": epoch(f64, 32, eta32, shuffled=False)}, R)
     table.ratio(5, "  bound: shuffled read of the rows / sequential epoch (b=32)",
                 t["floor"], t["sequential"], "no shuffled epoch beats this")
@@ -408,15 +408,18 @@ def main(argv=None):
                 t["1"], t["2"], ">= 1.6")
     from fastgd import _kernels
 
+    def serial_pass(X, y, coef, b0, out):
+        return lambda: _kernels._residual_sums_serial(
+            X, y, np.empty(0), coef, b0, 0, 0.0, out
+        )
+
+    def chosen_pass(X, y, coef, b0, out):
+        return lambda: _engine.residual_sums(X, y, coef, b0, out)
+
     for rows in (200, 1000, 5000):
         tiny = common.make_problem(rows, d, "float64")
-        coef, b0, out = np.zeros(d), np.zeros(1), np.empty(d + 2)
-        t = rounds({
-            "serial": lambda: _kernels._residual_sums_serial(
-                tiny.X, tiny.y, np.empty(0), coef, b0, 0, 0.0, out
-            ),
-            "chosen": lambda: _engine.residual_sums(tiny.X, tiny.y, coef, b0, out),
-        }, 20)
+        state = (tiny.X, tiny.y, np.zeros(d), np.zeros(1), np.empty(d + 2))
+        t = rounds({"serial": serial_pass(*state), "chosen": chosen_pass(*state)}, 20)
         table.ratio(6, f"chosen pass / serial pass ({rows} x 32)", t["chosen"],
                     t["serial"], "<= ~1 (never slower)")
 

@@ -333,7 +333,7 @@ class Run:
         norm = np.sqrt(start_loss)
         reference = max(start_loss, zero_model_loss, np.finfo(np.float64).tiny)
         self.best_loss = np.inf
-        best = best_score = np.inf
+        best = np.inf
         best_score = -np.inf
         stalled = 0
         start = time.perf_counter()

@@ -46,7 +46,7 @@ def test_residual_sums_modifies_only_out(problem):
     coef, intercept = _state(X.shape[1], 0)
     before = [a.copy() for a in (X, y, coef, intercept)]
     _sums(X, y, coef, intercept, np.empty(X.shape[1] + 2))
-    for original, now in zip(before, (X, y, coef, intercept)):
+    for original, now in zip(before, (X, y, coef, intercept), strict=True):
         np.testing.assert_array_equal(original, now)
 
 

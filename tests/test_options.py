@@ -235,7 +235,7 @@ def test_adaptive_divides_the_step_by_five(problem, capsys):
                          random_state=0, verbose=1).fit(X, y)
     steps = [float(line.split("step size ")[1].split(",")[0])
              for line in capsys.readouterr().out.splitlines()]
-    changes = [b / a for a, b in zip(steps, steps[1:]) if b != a]
+    changes = [b / a for a, b in zip(steps[:-1], steps[1:], strict=True) if b != a]
     assert changes and np.allclose(changes, 0.2)
     assert model.n_iter_ < 200
 

@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytest
 from numba import njit
 from numba.core.errors import NumbaPerformanceWarning
 
