@@ -341,26 +341,25 @@ def _condition(text):
     return value
 
 
-def _positive_int(text):
-    """Parse a positive integer option value."""
+def _int_at_least(low, text):
+    """Parse an integer option value of at least ``low``."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
     return value
+
+
+def _positive_int(text):
+    """Parse a positive integer option value."""
+    return _int_at_least(1, text)
 
 
 def _non_negative_int(text):
     """Parse an integer of at least zero."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
+    return _int_at_least(0, text)
 
 
 def _positive_float(text):

@@ -339,6 +339,8 @@ def _minibatch_epoch(
                 for offset in range(0, row_bytes, _CACHE_LINE):
                     _prefetch(X, ahead, offset)
                 _prefetch(y, ahead, 0)
+            # the same row arithmetic as _chunk_residual_sums, written out:
+            # a shared inline helper made both loops ~1.5x slower (measured)
             i = order[k]
             r = b - y[i]
             for j in range(n_features):
