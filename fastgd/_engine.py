@@ -127,8 +127,8 @@ def stochastic_epoch(
 
     Rows are visited in the order of the index array ``order`` (intp), in
     batches of ``batch_size``; a slice of a permutation runs part of an
-    epoch. ``eta`` is the schedule's ``eta0`` and ``t_start`` the number of
-    updates made before this epoch. ``norm`` scales the ``"l2_norm"`` steps
+    epoch. ``eta`` is the schedule's ``eta0`` (``1 / alpha`` for the optimal
+    schedule) and ``t_start`` the number of updates made before this epoch. ``norm`` scales the ``"l2_norm"`` steps
     (see ``SGDRegressor``); other losses ignore it. ``average`` (float64,
     n_features + 1), when given, is the running mean of ``[coef,
     intercept]`` over the updates after the first ``average_start``.
@@ -165,11 +165,10 @@ def fold_average(average, coef, intercept, k):
     _kernels._average(average, coef, intercept, float(k))
 
 
-def step_size(schedule, eta0, t, power_t=0.25, optimal_t0=0.0, alpha=0.0):
+def step_size(schedule, eta0, t, power_t=0.25, optimal_t0=0.0):
     """Step size of update ``t`` (from 1) under ``schedule`` (a code)."""
     return _kernels._step_size(
-        schedule, float(eta0), float(t), float(power_t), float(optimal_t0),
-        float(alpha),
+        schedule, float(eta0), float(t), float(power_t), float(optimal_t0)
     )
 
 

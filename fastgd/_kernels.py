@@ -216,16 +216,17 @@ def _gradient_scale(loss_code, total_weight, norm):
 
 
 @njit(cache=True, inline="always")
-def _step_size(schedule, eta0, t, power_t, optimal_t0, alpha):
+def _step_size(schedule, eta0, t, power_t, optimal_t0):
     """Step size of update ``t`` (counted from 1) under ``schedule``.
 
     Constant: ``eta0``. Inverse scaling: ``eta0 / t**power_t``. Optimal:
-    ``1 / (alpha * (optimal_t0 + t - 1))``.
+    ``eta0 / (optimal_t0 + t - 1)``, where the caller passes
+    ``eta0 = 1 / alpha`` for scikit-learn's ``1 / (alpha (t0 + t - 1))``.
     """
     if schedule == SCHEDULE_INVSCALING:
         return eta0 / t**power_t
     if schedule == SCHEDULE_OPTIMAL:
-        return 1.0 / (alpha * (optimal_t0 + t - 1.0))
+        return eta0 / (optimal_t0 + t - 1.0)
     return eta0
 
 
@@ -364,7 +365,7 @@ def _minibatch_epoch(
         eta = eta0
         if schedule != SCHEDULE_CONSTANT:
             eta = _step_size(
-                schedule, eta0, t_start + steps, power_t, optimal_t0, alpha
+                schedule, eta0, t_start + steps, power_t, optimal_t0
             )
         scale = eta * _gradient_scale(loss_code, (stop - start) * weight_mean, norm)
         _update(coef, grad, scale, eta, alpha, l1_ratio)

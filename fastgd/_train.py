@@ -231,6 +231,10 @@ class Run:
         self.weights = weights
         if params["early_stopping"] and not partial:
             self._split(params["validation_fraction"], weights)
+        if self.weights is not None and not np.all(self.weights > 0):
+            # rows of weight 0 (held-out ones included) take no part in the
+            # stochastic orders: the same steps as if they were dropped
+            self.train_rows = np.flatnonzero(self.weights > 0).astype(np.intp)
         n_train = n_samples if self.train_rows is None else len(self.train_rows)
         if self.weights is None:
             self.total_weight = float(n_train)
@@ -270,9 +274,13 @@ class Run:
             self.history.update(validation_loss=[], validation_score=[])
         self.converged = False
         self.diverged = None
-        self.eta = self.eta0  # the step of the current epoch (adaptive, auto)
+        # the step of the current epoch (adaptive, auto); the optimal
+        # schedule's kernel formula takes 1 / alpha in its place
+        self.eta = self.eta0
         if self.auto:
             self.eta = _auto_step(self)
+        elif params["learning_rate"] == "optimal":
+            self.eta = 1.0 / alpha
 
     def _split(self, fraction, weights):
         """Hold out a random ``fraction`` of the rows for early stopping."""
@@ -342,8 +350,7 @@ class Run:
             t = self.t_start + self.steps
             if self.full_batch:
                 eta = _engine.step_size(
-                    self.schedule, self.eta, t + 1, self.power_t,
-                    self.optimal_t0, self.alpha,
+                    self.schedule, self.eta, t + 1, self.power_t, self.optimal_t0
                 )
                 mean_loss = _engine.full_batch_step(
                     X,
@@ -394,8 +401,7 @@ class Run:
                 norm = np.sqrt(mean_loss)
                 finite = (self.coef, self.intercept)
                 eta = _engine.step_size(
-                    self.schedule, self.eta, t + steps, self.power_t,
-                    self.optimal_t0, self.alpha,
+                    self.schedule, self.eta, t + steps, self.power_t, self.optimal_t0
                 )
             self.steps += steps
 

@@ -88,7 +88,7 @@ def minibatch_epoch(X, y, coef, intercept, order, batch_size, eta, loss, norm,
         if schedule == "invscaling":
             step = eta / t**power_t
         elif schedule == "optimal":
-            step = 1.0 / (alpha * (optimal_t0 + t - 1))
+            step = eta / (optimal_t0 + t - 1)  # eta is 1 / alpha here
         else:
             step = eta
         scale = step * gradient_scale(loss, len(rows) * weight_mean, norm)
