@@ -331,7 +331,8 @@ def _minibatch_epoch(
     for start in range(0, n_visits, batch_size):
         stop = min(start + batch_size, n_visits)
         if batch_size > 1:
-            grad[:] = 0.0
+            for j in range(n_features):
+                grad[j] = 0.0
         sum_g = 0.0
         b = intercept[0]
         for k in range(start, stop):
