@@ -247,7 +247,11 @@ class Run:
                 )
         b = params["batch_size"]
         if b is not None and b > n_train:
-            held = "" if self.train_rows is None else " training rows, after the validation split"
+            held = (
+                ""
+                if self.train_rows is None
+                else " rows left to train on (held-out and zero-weight rows excluded)"
+            )
             raise ValueError(
                 f"Invalid value for parameter 'batch_size': {b}. It must not "
                 f"exceed n_samples={n_train}{held}; use None for full batch."
