@@ -80,8 +80,10 @@ def full_batch_step(
     coefficients the step started from (the same pass over X yields it);
     for the L2 norm it is the mean squared residual, whose root is the loss.
     ``total_weight`` is the sum of ``weights`` (``n_samples`` without).
-    The penalty ``alpha``, ``l1_ratio`` follows the gradient step. ``out``
-    is optional float64 scratch of shape (n_features + 2,).
+    With a penalty ``alpha``, ``l1_ratio`` the update is the proximal-gradient
+    step of ``_kernels._update`` (L2 part in the step, L1 part by
+    soft-thresholding). ``out`` is optional float64 scratch of shape
+    (n_features + 2,).
     """
     n_samples, n_features = X.shape
     sums = residual_sums(

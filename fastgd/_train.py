@@ -332,16 +332,16 @@ class Run:
         # l2_norm epoch (which scales its steps by the RMS), need the loss at
         # the actual starting point: one extra pass over X.
         zero_model_loss = self._zero_model_loss()
-        start_loss = zero_model_loss
-        warm = np.any(self.coef != 0) or self.intercept[0] != 0
-        if warm or (not self.full_batch and self.loss_code == _L2_NORM):
-            start_loss = self._mean_loss(sums)
         if not np.isfinite(zero_model_loss):
             raise ValueError(
                 f"y holds values as large as {np.max(np.abs(y)):.3g}: their "
                 "squares overflow float64. Rescale y (for example to standard "
                 "deviation 1) before fitting."
             )
+        start_loss = zero_model_loss
+        warm = np.any(self.coef != 0) or self.intercept[0] != 0
+        if warm or (not self.full_batch and self.loss_code == _L2_NORM):
+            start_loss = self._mean_loss(sums)
         norm = np.sqrt(start_loss)
         reference = max(start_loss, zero_model_loss, np.finfo(np.float64).tiny)
         self.best_loss = np.inf

@@ -180,11 +180,15 @@ def check_array(X, name, ndim, dtype=None):
     _reject_text(X, name)
     try:
         if hasattr(X, "to_numpy") and getattr(X, "dtypes", None) is not None:
-            # pandas: nullable columns become float with NaN for missing
-            array = X.to_numpy(dtype=np.float64, na_value=np.nan)
-            if all(getattr(d, "itemsize", 8) == 4 and getattr(d, "kind", "") == "f"
-                   for d in np.atleast_1d(X.dtypes)):
-                array = array.astype(np.float32)
+            # pandas: nullable columns become float with NaN for missing,
+            # in one conversion to float32 when every column is float32
+            single = all(
+                getattr(d, "kind", "") == "f" and getattr(d, "itemsize", 8) == 4
+                for d in np.atleast_1d(X.dtypes)
+            )
+            array = X.to_numpy(
+                dtype=np.float32 if single else np.float64, na_value=np.nan
+            )
         else:
             array = np.asarray(X)
     except ValueError as error:  # ragged nested lists
