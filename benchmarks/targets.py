@@ -27,7 +27,7 @@ from numba import njit, prange
 
 import common
 from fastgd import _engine
-from fastgd._kernels import PREFETCH_DISTANCE, _prefetch
+from fastgd._kernels import PREFETCH_DISTANCE, _prefetch_row
 
 SQUARED = _engine.LOSS_CODES["squared_error"]
 
@@ -131,14 +131,10 @@ def shuffled_read(X, y, order):
     """
     n_features = X.shape[1]
     n_visits = order.shape[0]
-    row_bytes = n_features * X.itemsize
     total = 0.0
     for k in range(n_visits):
         if k + PREFETCH_DISTANCE < n_visits:
-            ahead = order[k + PREFETCH_DISTANCE]
-            for offset in range(0, row_bytes, 64):
-                _prefetch(X, ahead, offset)
-            _prefetch(y, ahead, 0)
+            _prefetch_row(X, y, order[k + PREFETCH_DISTANCE])
         i = order[k]
         total += y[i]
         for j in range(n_features):
