@@ -2,12 +2,18 @@
 
 These functions pick the kernel for the problem's size and turn the kernels'
 raw sums into updates. They are internal (the estimator and the benchmark
-suites call them); state lives in the caller's arrays:
+suites call them); state lives in the caller's arrays. One target:
 
 - ``coef``: float64 array of shape (n_features,), updated in place;
 - ``intercept``: float64 array of shape (1,), updated in place;
-- ``X``: C-contiguous float32 or float64 array, ``y`` of the same dtype;
+- ``X``: C-contiguous float32 or float64 array, ``y`` of the same dtype and
+  shape (n_samples,);
 - ``weights``: None, or float64 sample weights of shape (n_samples,).
+
+Several targets, fitted in the same passes over X: ``y`` of shape
+(n_samples, n_targets), ``coef`` C-contiguous of shape (n_targets,
+n_features), ``intercept`` of shape (n_targets,); sums, losses, norms and
+averages then gain a leading target axis where they have one per target.
 """
 
 import numpy as np
@@ -35,6 +41,14 @@ SCHEDULE_CODES = {
 }
 
 _NO_WEIGHTS = np.empty(0, dtype=np.float64)
+_NO_AVERAGE = np.empty((0, 0), dtype=np.float64)
+
+
+def _columns(y, coef):
+    """Views of ``y`` and ``coef`` with a target axis: (n, k) and (k, d)."""
+    if y.ndim == 1:
+        return y.reshape(-1, 1), coef.reshape(1, -1)
+    return y, coef
 
 
 def residual_sums(
@@ -45,16 +59,23 @@ def residual_sums(
     ``g`` is each row's loss slope, the residual ``X coef + b - y`` itself
     for the squared error and the L2 norm (whose summed loss is then the
     sum of squared residuals); rows are weighted by ``weights`` if given.
+    Shape (n_features + 2,) for one target, (n_targets, n_features + 2) for
+    a 2-D ``y``: one row per target.
     """
+    targets, coefs = _columns(y, coef)
+    shape = (X.shape[1] + 2,) if y.ndim == 1 else (y.shape[1], X.shape[1] + 2)
     if out is None:
-        out = np.empty(X.shape[1] + 2, dtype=np.float64)
+        out = np.empty(shape, dtype=np.float64)
     weights = _NO_WEIGHTS if weights is None else weights
     kernel = (
         _kernels._residual_sums
         if X.size >= PARALLEL_MIN_ELEMENTS
         else _kernels._residual_sums_serial
     )
-    kernel(X, y, weights, coef, intercept, loss_code, float(epsilon), out)
+    kernel(
+        X, targets, weights, coefs, intercept, loss_code, float(epsilon),
+        out.reshape(targets.shape[1], X.shape[1] + 2),
+    )
     return out
 
 
@@ -79,26 +100,33 @@ def full_batch_step(
     The loss returned is the (weighted) mean of the rows' losses at the
     coefficients the step started from (the same pass over X yields it);
     for the L2 norm it is the mean squared residual, whose root is the loss.
-    ``total_weight`` is the sum of ``weights`` (``n_samples`` without).
-    With a penalty ``alpha``, ``l1_ratio`` the update is the proximal-gradient
-    step of ``_kernels._update`` (L2 part in the step, L1 part by
-    soft-thresholding). ``out`` is optional float64 scratch of shape
-    (n_features + 2,).
+    With several targets it is an array, one mean loss per target, and
+    every target takes its own step. ``total_weight`` is the sum of
+    ``weights`` (``n_samples`` without). With a penalty ``alpha``,
+    ``l1_ratio`` the update is the proximal-gradient step of
+    ``_kernels._update`` (L2 part in the step, L1 part by soft-thresholding).
+    ``out`` is optional float64 scratch shaped as ``residual_sums`` returns.
     """
     n_samples, n_features = X.shape
     sums = residual_sums(
         X, y, coef, intercept, out, loss_code=loss_code, epsilon=epsilon,
         weights=weights,
     )
+    _, coefs = _columns(y, coef)
+    rows = sums.reshape(coefs.shape[0], n_features + 2)
     total = float(n_samples if total_weight is None else total_weight)
-    mean_loss = sums[n_features + 1] / total
-    scale = eta * _kernels._gradient_scale(loss_code, total, np.sqrt(mean_loss))
-    _kernels._update(
-        coef, sums[:n_features], scale, float(eta), float(alpha), float(l1_ratio)
-    )
-    if fit_intercept:
-        intercept -= scale * sums[n_features]
-    return mean_loss
+    mean_loss = rows[:, n_features + 1] / total
+    for t in range(coefs.shape[0]):
+        scale = eta * _kernels._gradient_scale(
+            loss_code, total, np.sqrt(mean_loss[t])
+        )
+        _kernels._update(
+            coefs[t], rows[t, :n_features], scale, float(eta), float(alpha),
+            float(l1_ratio),
+        )
+        if fit_intercept:
+            intercept[t] -= scale * rows[t, n_features]
+    return mean_loss[0] if y.ndim == 1 else mean_loss
 
 
 def stochastic_epoch(
@@ -130,10 +158,14 @@ def stochastic_epoch(
     Rows are visited in the order of the index array ``order`` (intp), in
     batches of ``batch_size``; a slice of a permutation runs part of an
     epoch. ``eta`` is the schedule's ``eta0`` (``1 / alpha`` for the optimal
-    schedule) and ``t_start`` the number of updates made before this epoch. ``norm`` scales the ``"l2_norm"`` steps
-    (see ``SGDRegressor``); other losses ignore it. ``average`` (float64,
-    n_features + 1), when given, is the running mean of ``[coef,
-    intercept]`` over the updates after the first ``average_start``.
+    schedule) and ``t_start`` the number of updates made before this epoch.
+    ``norm`` (one per target, or one for all) scales the ``"l2_norm"``
+    steps (see ``SGDRegressor``); other losses ignore it. ``average``
+    (float64, shaped like ``[coef, intercept]``: (n_features + 1,) or
+    (n_targets, n_features + 1)), when given, is the running mean of
+    ``[coef, intercept]`` over the updates after the first
+    ``average_start``. With several targets the sum of losses is an array,
+    one sum per target.
     """
     settings = np.empty(_kernels.N_SETTINGS, dtype=np.float64)
     settings[_kernels.ETA0] = eta
@@ -142,29 +174,34 @@ def stochastic_epoch(
     settings[_kernels.ALPHA] = alpha
     settings[_kernels.L1_RATIO] = l1_ratio
     settings[_kernels.EPSILON] = epsilon
-    settings[_kernels.NORM] = norm
     settings[_kernels.WEIGHT_MEAN] = weight_mean
     settings[_kernels.AVERAGE_START] = average_start
-    return _kernels._minibatch_epoch(
-        X,
-        y,
-        _NO_WEIGHTS if weights is None else weights,
-        coef,
-        intercept,
-        order,
-        batch_size,
-        loss_code,
-        schedule,
-        settings,
-        bool(fit_intercept),
-        t_start,
-        _NO_WEIGHTS if average is None else average,
+    n_targets = 1 if y.ndim == 1 else y.shape[1]
+    norms = np.empty(n_targets, dtype=np.float64)
+    norms[:] = norm
+    weights = _NO_WEIGHTS if weights is None else weights
+    args = (
+        X, y, weights, coef, intercept, order, batch_size, loss_code, schedule,
+        settings, norms, bool(fit_intercept), t_start,
     )
+    if y.ndim == 1:
+        return _kernels._minibatch_epoch(
+            *args, _NO_WEIGHTS if average is None else average
+        )
+    losses = np.empty(n_targets, dtype=np.float64)
+    _, steps = _kernels._minibatch_epoch_targets(
+        *args, _NO_AVERAGE if average is None else average, losses
+    )
+    return losses, steps
 
 
 def fold_average(average, coef, intercept, k):
     """Fold update ``k`` (counted from the start of averaging) into ``average``."""
-    _kernels._average(average, coef, intercept, float(k))
+    if coef.ndim == 1:
+        _kernels._average(average, coef, intercept[0], float(k))
+        return
+    for t in range(coef.shape[0]):
+        _kernels._average(average[t], coef[t], intercept[t], float(k))
 
 
 def step_size(schedule, eta0, t, power_t=0.25, optimal_t0=0.0):

@@ -49,7 +49,8 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
     average : bool or int, default=False
         Averaged SGD: report the mean of the iterates instead of the last
         one. ``True`` averages from the first update; an integer ``N``
-        starts once ``N`` rows have been seen (as in scikit-learn). The
+        from the update after which ``N`` rows have been seen (as in
+        scikit-learn: ``average=1`` is ``True``). The
         training loss in ``loss_curve_`` is that of the iterates.
     batch_size : int or None, default=1
         Rows per update step: ``None`` for full batch, 1 for plain SGD, any
@@ -94,13 +95,21 @@ default="constant"
     n_jobs : int or None, default=None
         Threads for the parallel kernels; ``None`` keeps Numba's current
         setting. Results do not depend on it.
+    progress : {"auto", True, False}, default="auto"
+        A progress bar over the epochs on standard error (tqdm). ``"auto"``
+        shows it only for fits still running after 2 seconds, when standard
+        error is a terminal, ``verbose`` is 0 and tqdm is installed;
+        ``True`` always (tqdm required), ``False`` never. It changes
+        nothing in the fit.
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-        Coefficients, in the dtype of the training data.
-    intercept_ : float
-        Intercept (0.0 when ``fit_intercept=False``).
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        Coefficients, in the dtype of the training data; one row per target
+        when ``y`` was 2-D.
+    intercept_ : float or ndarray of shape (n_targets,)
+        Intercept (0.0 when ``fit_intercept=False``); one per target when
+        ``y`` was 2-D.
     n_iter_ : int
         Epochs run by the last call to ``fit``.
     t_ : int
@@ -194,6 +203,7 @@ default="constant"
         verbose=0,
         warm_start=False,
         n_jobs=None,
+        progress="auto",
     ):
         self.loss = loss
         self.penalty = penalty
@@ -217,6 +227,7 @@ default="constant"
         self.verbose = verbose
         self.warm_start = warm_start
         self.n_jobs = n_jobs
+        self.progress = progress
 
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the linear model by gradient descent.
@@ -226,14 +237,20 @@ default="constant"
         X : array-like of shape (n_samples, n_features)
             Training data. float32 and float64 are used as given (never
             cast to the other); other numeric types become float64.
-        y : array-like of shape (n_samples,)
-            Targets, converted to the dtype of ``X``. A column vector of
-            shape (n_samples, 1) is flattened.
-        coef_init : array-like of shape (n_features,), default=None
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets, converted to the dtype of ``X``. A 2-D ``y`` fits one
+            model per column, all in the same passes over ``X`` (each
+            target's coefficients are those a fit on that column alone would
+            give, bit for bit); ``coef_`` then has a row per target and
+            ``predict`` returns a column per target, a column vector
+            (n_samples, 1) included.
+        coef_init : array-like of shape (n_features,) or \
+(n_targets, n_features), default=None
             Starting coefficients; zeros (or, with ``warm_start``, the
             previous fit's) when None.
-        intercept_init : float, default=None
-            Starting intercept.
+        intercept_init : float or array-like of shape (n_targets,), \
+default=None
+            Starting intercept(s).
         sample_weight : array-like of shape (n_samples,), float or None, \
 default=None
             Weight of each row in the loss: the objective is the weighted
@@ -271,7 +288,7 @@ default=None
         validate_data(self, X, y, skip_check_array=True)
         X, y = check_X_y(X, y)
         weights = check_sample_weight(sample_weight, len(X))
-        coef, intercept = _start(X.shape[1], coef_init, intercept_init, previous)
+        coef, intercept = _start(X.shape[1], y, coef_init, intercept_init, previous)
 
         rng = make_rng(self.random_state)
         self._rng = rng
@@ -307,8 +324,8 @@ default=None
         ----------
         X : array-like of shape (n_samples, n_features)
             Training rows; the number of features must stay the same.
-        y : array-like of shape (n_samples,)
-            Targets.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Targets, shaped as in the first call.
         sample_weight : array-like of shape (n_samples,), float or None, \
 default=None
             Weight of each row (see ``fit``).
@@ -325,14 +342,14 @@ default=None
         X, y = check_X_y(X, y)
         weights = check_sample_weight(sample_weight, len(X))
         if first:
-            coef, intercept = _start(X.shape[1], None, None, None)
+            coef, intercept = _start(X.shape[1], y, None, None, None)
             self._rng = make_rng(self.random_state)
             done = (0, 0, np.empty(0), {})
         else:
             # continue from the last iterate, which averaging keeps apart
             # from the averaged coef_
             last = getattr(self, "_iterate", (self.coef_, self.intercept_))
-            coef, intercept = _start(X.shape[1], *last, None)
+            coef, intercept = _start(X.shape[1], y, *last, None)
             done = (self.n_iter_, self.t_, self.loss_curve_, self.history_)
         average = getattr(self, "_average_state", None) if not first else None
         train(
@@ -359,8 +376,12 @@ default=None
         epochs, steps, curve, history = done
         coef, intercept = run.solution()
         self.coef_ = coef.astype(dtype)
-        self.intercept_ = float(intercept[0])
-        self._iterate = (run.coef.copy(), float(run.intercept[0]))
+        if coef.ndim == 1:
+            self.intercept_ = float(intercept[0])
+            self._iterate = (run.coef.copy(), float(run.intercept[0]))
+        else:
+            self.intercept_ = intercept.astype(dtype)
+            self._iterate = (run.coef.copy(), run.intercept.copy())
         self._average_state = None if run.average is None else run.average.copy()
         self.n_iter_ = epochs + run.epoch
         self.t_ = steps + run.steps
@@ -381,6 +402,11 @@ default=None
             self.validation_scores_ = self.history_["validation_score"]
         self._converged = run.converged
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
     def predict(self, X):
         """Predict with the fitted linear model.
 
@@ -391,8 +417,9 @@ default=None
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
-            ``X @ coef_ + intercept_``, in the dtype of ``X``.
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+            ``X @ coef_.T + intercept_``, in the dtype of ``X``; a column
+            per target if the model was fitted to a 2-D ``y``.
         """
         check_is_fitted(self)
         # the array check first, so a 1-D X gets its "reshape" hint; the
@@ -400,31 +427,50 @@ default=None
         array = check_array(X, "X", ndim=2)
         validate_data(self, X, skip_check_array=True, reset=False)
         X = array
-        return X @ self.coef_.astype(X.dtype) + X.dtype.type(self.intercept_)
+        coef = self.coef_.astype(X.dtype)
+        return X @ coef.T + np.asarray(self.intercept_, dtype=X.dtype)
 
 
-def _start(n_features, coef, intercept, previous):
+def _start(n_features, y, coef, intercept, previous):
     """Float64 starting ``coef`` and ``intercept`` arrays, checked.
 
-    ``coef``/``intercept`` come from the caller (``coef_init``, or the
+    ``y`` (checked) tells the number of targets: shapes (n_features,) and
+    (1,) for a 1-D ``y``, (n_targets, n_features) and (n_targets,) for a 2-D
+    one. ``coef``/``intercept`` come from the caller (``coef_init``, or the
     fitted state); ``previous`` is a warm start's ``(coef_, intercept_)``.
-    A starting point for another number of features is refused here, before
-    any kernel could read past its end.
+    A starting point of another shape is refused here, before any kernel
+    could read past its end.
     """
+    shape = (n_features,) if y.ndim == 1 else (y.shape[1], n_features)
     if coef is None and previous is not None:
         coef = previous[0]
         if intercept is None:
             intercept = previous[1]
     if coef is None:
-        coef = np.zeros(n_features)
-    coef = np.array(coef, dtype=np.float64).reshape(-1)
-    if coef.shape != (n_features,):
+        coef = np.zeros(shape)
+    coef = np.array(coef, dtype=np.float64)
+    if y.ndim == 1:
+        coef = coef.reshape(-1)
+    if coef.shape != shape:
         source = "the previous fit (warm_start)" if previous is not None else "coef_init"
-        raise ValueError(
-            f"The starting coefficients from {source} have {coef.size} "
-            f"entries, but X has {n_features} features."
+        wanted = (
+            f"X has {n_features} features"
+            if y.ndim == 1
+            else f"y has {shape[0]} targets and X {n_features} features, "
+            f"so shape {shape} is needed"
         )
-    intercept = np.array([0.0 if intercept is None else intercept], dtype=np.float64)
-    if not (np.all(np.isfinite(coef)) and np.isfinite(intercept[0])):
+        raise ValueError(
+            f"The starting coefficients from {source} have shape {coef.shape}, "
+            f"but {wanted}."
+        )
+    n_targets = 1 if y.ndim == 1 else shape[0]
+    intercept = np.array(0.0 if intercept is None else intercept, dtype=np.float64)
+    if intercept.size not in (1, n_targets) or intercept.ndim > 1:
+        raise ValueError(
+            f"intercept_init has shape {intercept.shape}; y has {n_targets} "
+            f"target(s), so a number or {n_targets} numbers are needed."
+        )
+    intercept = np.broadcast_to(intercept.reshape(-1), (n_targets,)).copy()
+    if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):
         raise ValueError("coef_init and intercept_init must be finite.")
-    return coef, intercept
+    return np.ascontiguousarray(coef), intercept

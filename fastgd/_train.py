@@ -4,7 +4,9 @@ This module imports numpy and fastgd's kernels only, so ``fastgd.fit`` runs
 without loading scikit-learn.
 """
 
+import contextlib
 import math
+import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -87,6 +89,7 @@ DEFAULTS = {
     "verbose": 0,
     "warm_start": False,
     "n_jobs": None,
+    "progress": "auto",
 }
 
 PARAMETER_CONSTRAINTS = {
@@ -112,6 +115,7 @@ PARAMETER_CONSTRAINTS = {
     "verbose": [Interval("int", 0, None)],
     "warm_start": [Boolean()],
     "n_jobs": [IsNone(), Interval("int", 1, None)],
+    "progress": [Boolean(), Options("auto")],
 }
 
 
@@ -142,8 +146,9 @@ def train(
 
     ``params`` holds every key of ``DEFAULTS`` and has passed
     ``check_params``; ``X`` and ``y`` come from ``check_X_y``. ``coef`` and
-    ``intercept`` (float64, shapes (n_features,) and (1,)) are the starting
-    point, zeros when omitted. ``weights`` are checked sample weights
+    ``intercept`` (float64, shapes (n_features,) and (1,) for a 1-D ``y``,
+    (n_targets, n_features) and (n_targets,) for a 2-D one) are the
+    starting point, zeros when omitted. ``weights`` are checked sample weights
     (float64, shape (n_samples,)) or None. ``rng`` (a numpy Generator) draws
     the validation split and one seed per drawn row order; ``t_start`` is the
     number of updates already made, where the step-size schedule resumes,
@@ -171,7 +176,8 @@ def train(
         rng=make_rng(params["random_state"]) if rng is None else rng,
         t_start=t_start, average=average, partial=partial,
     )
-    with thread_limit(params["n_jobs"]):
+    with thread_limit(params["n_jobs"]), _progress_bar(params, partial) as bar:
+        run.bar = bar
         try:
             run.train()
         finally:
@@ -191,6 +197,45 @@ def train(
     return run
 
 
+# A fit still running after this many seconds shows its bar (progress="auto").
+PROGRESS_DELAY = 2.0
+
+
+def _progress_bar(params, partial):
+    """A tqdm bar over the epochs, or a null context (see ``progress``)."""
+    setting = params["progress"]
+    if (
+        setting is False
+        or partial
+        or (setting == "auto" and (params["verbose"] or not _stderr_is_terminal()))
+    ):
+        return contextlib.nullcontext()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        if setting is True:
+            raise ImportError(
+                "progress=True draws its bar with tqdm, which is not installed: "
+                "pip install tqdm (or fastgd[cli])."
+            ) from None
+        return contextlib.nullcontext()
+    return tqdm(
+        total=params["max_iter"],
+        unit="epoch",
+        desc="fastgd",
+        delay=0.0 if setting is True else PROGRESS_DELAY,
+        leave=False,
+        file=sys.stderr,
+    )
+
+
+def _stderr_is_terminal():
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
 class Run:
     """State of one call to ``fit`` or ``partial_fit``: the epoch loop."""
 
@@ -201,8 +246,11 @@ class Run:
         n_samples, n_features = X.shape
         self.X = X
         self.y = y
-        self.coef = np.zeros(n_features) if coef is None else coef
-        self.intercept = np.zeros(1) if intercept is None else intercept
+        # a 1-D y keeps 1-D coefficients (and the single-target kernels)
+        self.n_targets = 1 if y.ndim == 1 else y.shape[1]
+        shape = (n_features,) if y.ndim == 1 else (self.n_targets, n_features)
+        self.coef = np.zeros(shape) if coef is None else coef
+        self.intercept = np.zeros(self.n_targets) if intercept is None else intercept
         self.rng = rng
         self.loss_code = _LOSS_CODES[params["loss"]]
         self.loss_name = params["loss"]
@@ -261,13 +309,17 @@ class Run:
         self.weight_mean = self.total_weight / n_train
 
         # averaged SGD: the mean of the iterates after the first
-        # ``average_start`` updates (scikit-learn counts rows seen)
+        # ``average_start`` updates. scikit-learn counts rows seen: with
+        # average=N the first iterate averaged is the one after the update
+        # that brings the rows seen to N or more, update ceil(N / b)
         self.average = None
         self.average_start = 0
         if params["average"] is not False and params["average"] != 0:
-            self.average = np.zeros(n_features + 1) if average is None else average
+            self.average = (
+                np.zeros(shape[:-1] + (n_features + 1,)) if average is None else average
+            )
             if params["average"] is not True:
-                self.average_start = math.ceil(params["average"] / self.batch_size)
+                self.average_start = math.ceil(params["average"] / self.batch_size) - 1
 
         self.epoch = 0
         self.steps = 0
@@ -278,6 +330,7 @@ class Run:
             self.history.update(validation_loss=[], validation_score=[])
         self.converged = False
         self.diverged = None
+        self.bar = None  # a tqdm bar while train() runs with one
         # the step of the current epoch (adaptive, auto); the optimal
         # schedule's kernel formula takes 1 / alpha in its place
         self.eta = self.eta0
@@ -305,7 +358,7 @@ class Run:
         total = val_weights.sum()
         y = self.y.astype(np.float64)
         mean = (val_weights @ y) / total
-        spread = val_weights @ (y - mean) ** 2
+        spread = val_weights @ (y - mean) ** 2  # one per target
         self.validation = (val_weights, total, spread)
 
     def train(self):
@@ -325,25 +378,29 @@ class Run:
     def _epochs(self, orders):
         X, y = self.X, self.y
         n_features = X.shape[1]
-        sums = np.empty(n_features + 2, dtype=np.float64)
+        sums = np.empty(self.coef.shape[:-1] + (n_features + 2,), dtype=np.float64)
         fixed = dict(epsilon=self.epsilon, weights=self.weights)
 
         # The zero model's loss needs y alone; a warm start, and the first
         # l2_norm epoch (which scales its steps by the RMS), need the loss at
         # the actual starting point: one extra pass over X.
+        # (one value per target; the stopping and divergence rules follow
+        # their mean)
         zero_model_loss = self._zero_model_loss()
-        if not np.isfinite(zero_model_loss):
+        if not np.all(np.isfinite(zero_model_loss)):
             raise ValueError(
                 f"y holds values as large as {np.max(np.abs(y)):.3g}: their "
                 "squares overflow float64. Rescale y (for example to standard "
                 "deviation 1) before fitting."
             )
         start_loss = zero_model_loss
-        warm = np.any(self.coef != 0) or self.intercept[0] != 0
+        warm = np.any(self.coef != 0) or np.any(self.intercept != 0)
         if warm or (not self.full_batch and self.loss_code == _L2_NORM):
             start_loss = self._mean_loss(sums)
         norm = np.sqrt(start_loss)
-        reference = max(start_loss, zero_model_loss, np.finfo(np.float64).tiny)
+        reference = max(
+            np.mean(start_loss), np.mean(zero_model_loss), np.finfo(np.float64).tiny
+        )
         self.best_loss = np.inf
         best = np.inf
         best_score = -np.inf
@@ -402,25 +459,33 @@ class Run:
                     **fixed,
                 )
                 mean_loss = sum_loss / self.total_weight
-                norm = np.sqrt(mean_loss)
+                norm = np.sqrt(mean_loss)  # per target
                 finite = (self.coef, self.intercept)
                 eta = _engine.step_size(
                     self.schedule, self.eta, t + steps, self.power_t, self.optimal_t0
                 )
             self.steps += steps
 
+            if self.loss_code == _L2_NORM:
+                target_losses = np.sqrt(mean_loss)
+            else:
+                target_losses = mean_loss
+            mean_loss = float(np.mean(mean_loss))
             if not self._healthy(mean_loss, reference):
                 kept = finite if np.isfinite(mean_loss) else saved
                 self._diverge(epoch, mean_loss, kept)
                 return
             self.epoch = epoch
-            loss = np.sqrt(mean_loss) if self.loss_code == _L2_NORM else mean_loss
+            loss = float(np.mean(target_losses))
             self.losses.append(loss)
             self.history["step_size"].append(eta)
             self.history["elapsed"].append(time.perf_counter() - start)
             score = self._validate(sums) if self.validation is not None else None
             if self.verbose:
                 self._report(epoch, loss, eta, score)
+            if self.bar is not None:
+                self.bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+                self.bar.update()
 
             if self.tol is None:
                 continue
@@ -438,33 +503,44 @@ class Run:
                 self.converged = True
                 break
 
-        if not (np.all(np.isfinite(self.coef)) and np.isfinite(self.intercept[0])):
+        if not (np.all(np.isfinite(self.coef)) and np.all(np.isfinite(self.intercept))):
             # the very last step overflowed; its loss was never measured
             self._diverge(self.epoch, np.inf, saved)
 
     def solution(self):
         """``(coef, intercept)`` to report: the averaged iterate if any."""
         if self.average is not None and self.t_start + self.steps > self.average_start:
-            return self.average[:-1].copy(), self.average[-1:].copy()
+            if self.average.ndim == 1:
+                return self.average[:-1].copy(), self.average[-1:].copy()
+            return self.average[:, :-1].copy(), self.average[:, -1].copy()
         return self.coef, self.intercept
 
     def _mean_loss(self, sums):
-        """Training loss (mean of the rows' losses) at the current point."""
+        """Training loss (mean of the rows' losses) at the current point.
+
+        One value per target for a 2-D ``y``.
+        """
         sums = _engine.residual_sums(
             self.X, self.y, self.coef, self.intercept, sums,
             loss_code=self.loss_code, epsilon=self.epsilon, weights=self.weights,
         )
-        return sums[-1] / self.total_weight
+        return sums[..., -1] / self.total_weight
 
     def _validate(self, sums):
-        """Record the held-out rows' loss and R^2; return the R^2."""
+        """Record the held-out rows' loss and R^2; return the R^2.
+
+        With several targets both are averaged over the targets (the R^2 as
+        scikit-learn's ``r2_score`` averages it, uniformly).
+        """
         weights, total, spread = self.validation
         sums = _engine.residual_sums(
             self.X, self.y, self.coef, self.intercept, sums, weights=weights
         )
-        squared = sums[-1]
-        score = 1.0 - squared / spread if spread > 0 else 0.0
-        self.history["validation_loss"].append(squared / total)
+        squared = sums[..., -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = np.where(spread > 0, 1.0 - squared / spread, 0.0)
+        score = float(np.mean(scores))
+        self.history["validation_loss"].append(float(np.mean(squared)) / total)
         self.history["validation_score"].append(score)
         return score
 
@@ -479,14 +555,17 @@ class Run:
         print(line)  # verbose output
 
     def _zero_model_loss(self):
-        """Mean loss of predicting 0 for every row (needs y only)."""
+        """Mean loss of predicting 0 for every row (needs y only).
+
+        A float for a 1-D ``y``, one value per target for a 2-D one.
+        """
         y, w = self.y, self.weights
         if self.loss_code in (_SQUARED_ERROR, _L2_NORM):
             if w is None:
-                total = np.einsum("i,i->", y, y, dtype=np.float64)
+                total = np.einsum("i...,i...->...", y, y, dtype=np.float64)
             else:
-                total = np.einsum("i,i,i->", w, y, y, dtype=np.float64)
-            return float(total) / self.total_weight
+                total = np.einsum("i,i...,i...->...", w, y, y, dtype=np.float64)
+            return total / self.total_weight
         size = np.abs(y.astype(np.float64))
         eps = self.epsilon
         if self.loss_code == _LOSS_CODES["huber"]:
@@ -495,8 +574,8 @@ class Run:
             rows = np.maximum(size - eps, 0.0)
             if self.loss_code == _LOSS_CODES["squared_epsilon_insensitive"]:
                 rows = rows * rows
-        total = rows.sum() if w is None else rows @ w
-        return float(total) / self.total_weight
+        total = rows.sum(axis=0) if w is None else w @ rows
+        return total / self.total_weight
 
     def _healthy(self, loss, reference):
         if not np.isfinite(loss) or loss > _DIVERGENCE_FACTOR * reference:
@@ -568,7 +647,8 @@ def _auto_step(run, iterations=100, rtol=1e-6):
     curvature = _CURVATURE[run.loss_name]
     if run.loss_code == _L2_NORM:
         # the RMS's curvature scales like 1 / RMS; take it at the start
-        rms = math.sqrt(max(run._zero_model_loss(), np.finfo(float).tiny))
+        # (the smallest over the targets: the largest curvature)
+        rms = math.sqrt(max(np.min(run._zero_model_loss()), np.finfo(float).tiny))
         curvature /= rms
     ridge = run.alpha * (1.0 - run.l1_ratio)
     lipschitz = curvature * eigenvalue + ridge
@@ -659,10 +739,10 @@ class FitResult:
 
     Attributes
     ----------
-    coef : ndarray of shape (n_features,)
-        Coefficients, in the dtype of ``X``.
-    intercept : float
-        Intercept.
+    coef : ndarray of shape (n_features,) or (n_targets, n_features)
+        Coefficients, in the dtype of ``X``; a row per target for a 2-D ``y``.
+    intercept : float or ndarray of shape (n_targets,)
+        Intercept; one per target for a 2-D ``y``.
     n_iter : int
         Epochs run.
     t : int
@@ -674,7 +754,7 @@ class FitResult:
     """
 
     coef: np.ndarray
-    intercept: float
+    intercept: float | np.ndarray
     n_iter: int
     t: int
     loss_curve: np.ndarray
@@ -692,8 +772,9 @@ def fit(X, y, sample_weight=None, **params) -> FitResult:
     ----------
     X : array-like of shape (n_samples, n_features)
         Training data.
-    y : array-like of shape (n_samples,)
-        Targets.
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Targets; a 2-D ``y`` fits one model per column in the same passes
+        over ``X`` (see ``SGDRegressor.fit``).
     sample_weight : array-like of shape (n_samples,), float or None, default=None
         Weight of each row (see ``SGDRegressor.fit``).
     **params
@@ -740,7 +821,7 @@ def fit(X, y, sample_weight=None, **params) -> FitResult:
     coef, intercept = run.solution()
     return FitResult(
         coef=coef.astype(X.dtype),
-        intercept=float(intercept[0]),
+        intercept=float(intercept[0]) if y.ndim == 1 else intercept.astype(X.dtype),
         n_iter=run.epoch,
         t=run.steps,
         loss_curve=np.asarray(run.losses, dtype=np.float64),

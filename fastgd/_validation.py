@@ -6,7 +6,6 @@ parameter to the constraints below, and ``check_params`` applies them.
 """
 
 import numbers
-import warnings
 
 import numpy as np
 
@@ -286,44 +285,31 @@ def check_X_y(X, y):
     """Validate training data; return C-contiguous ``X`` and ``y``.
 
     ``X`` keeps float32 or float64 as given (other numeric types become
-    float64) and ``y`` takes ``X``'s dtype. A ``y`` of shape (n, 1) is
-    flattened to (n,), with a ``DataConversionWarning``. Lengths must match.
+    float64) and ``y`` takes ``X``'s dtype. ``y`` of shape (n,) is one
+    target; of shape (n, k), k targets (a column vector (n, 1) is one target
+    kept 2-D, as scikit-learn's multi-output regressors keep it). Lengths
+    must match.
     """
     X = check_array(X, "X", ndim=2)
     try:
         y_array = np.asarray(y) if not _is_sparse(y) else y
     except ValueError:  # ragged lists: check_array below names the problem
         y_array = y
-    if getattr(y_array, "ndim", 1) == 2 and y_array.shape[1] == 1:
-        _warn_column_vector(y_array.shape)
-        y = y_array.reshape(-1)
-    y = check_array(y, "y", ndim=1, dtype=X.dtype)
+    ndim = getattr(y_array, "ndim", 1)
+    if ndim not in (1, 2):
+        raise ValueError(
+            f"y must be 1-D (one target) or 2-D (one column per target), got "
+            f"an array of shape {y_array.shape}."
+        )
+    if ndim == 2 and y_array.shape[1] == 0:
+        raise ValueError(f"y has 0 targets (shape {y_array.shape}).")
+    y = check_array(y, "y", ndim=ndim, dtype=X.dtype)
     if len(y) != len(X):
         raise ValueError(
             "Found input variables with inconsistent numbers of samples: "
             f"X has {len(X)} rows, y has {len(y)}."
         )
     return X, y
-
-
-def _warn_column_vector(shape):
-    """Warn that a ``y`` of shape (n, 1) is flattened to (n,).
-
-    Often a mistake (``frame[["target"]]`` for ``frame["target"]``), so it is
-    not done silently. The class is scikit-learn's, so its warning filters
-    apply; it is imported here, on this rare path only, to keep ``fastgd.fit``
-    free of scikit-learn. The message opens with scikit-learn's wording,
-    which its estimator check ``check_supervised_y_2d`` looks for.
-    """
-    from sklearn.exceptions import DataConversionWarning
-
-    warnings.warn(
-        "A column-vector y was passed when a 1d array was expected: y of shape "
-        f"{shape} is fitted as a single target of shape ({shape[0]},). Pass "
-        "y.ravel() to silence this warning.",
-        DataConversionWarning,
-        stacklevel=4,
-    )
 
 
 def check_sample_weight(sample_weight, n_samples):

@@ -11,8 +11,10 @@ NO_WEIGHTS = np.empty(0)
 
 def _sums(X, y, coef, intercept, out, kernel=None, loss=0, epsilon=0.0,
           weights=NO_WEIGHTS):
+    # the kernels take one column per target; a 1-D y is one column
     kernel = kernel or _kernels._residual_sums
-    kernel(X, y, weights, coef, intercept, loss, epsilon, out)
+    kernel(X, y.reshape(len(y), -1), weights, coef.reshape(len(intercept), -1),
+           intercept, loss, epsilon, out.reshape(len(intercept), -1))
 
 
 def _epoch(X, y, coef, intercept, order, batch_size, eta, loss, norm,

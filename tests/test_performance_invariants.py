@@ -30,7 +30,8 @@ _SIGNATURES_SCRIPT = textwrap.dedent("""
 
     kernels = {name: getattr(_kernels, name) for name in (
         "_residual_sums", "_residual_sums_serial", "_minibatch_epoch",
-        "_draw_order", "_gradient_scale", "_step_size", "_update")}
+        "_minibatch_epoch_targets", "_draw_order", "_gradient_scale",
+        "_step_size", "_update")}
     rng = np.random.default_rng(0)
     counts = []
     for _ in range(2):
@@ -38,11 +39,13 @@ _SIGNATURES_SCRIPT = textwrap.dedent("""
             for n_samples in (200, 5_000):  # serial and threaded passes
                 X = rng.standard_normal((n_samples, 8)).astype(dtype)
                 y = X.sum(axis=1)
+                targets = np.column_stack([y, -y])
                 for batch_size in (None, 1, 32):
                     for loss in ("squared_error", "l2_norm"):
-                        fastgd.fit(X, y, batch_size=batch_size, loss=loss,
-                                   eta0=0.001, max_iter=2, tol=None,
-                                   random_state=1)
+                        for target in (y, targets):
+                            fastgd.fit(X, target, batch_size=batch_size,
+                                       loss=loss, eta0=0.001, max_iter=2,
+                                       tol=None, random_state=1)
         counts.append({name: len(k.signatures) for name, k in kernels.items()})
     print(json.dumps(counts))
 """)
@@ -56,7 +59,8 @@ def test_repeated_fits_compile_nothing_new():
     assert first == second, "the second round of fits compiled new signatures"
     # one signature per data dtype (the shuffle and the scale take none)
     assert first == {"_residual_sums": 2, "_residual_sums_serial": 2,
-                     "_minibatch_epoch": 2, "_draw_order": 1,
+                     "_minibatch_epoch": 2, "_minibatch_epoch_targets": 2,
+                     "_draw_order": 1,
                      "_gradient_scale": 1, "_step_size": 1, "_update": 1}
 
 
@@ -70,8 +74,8 @@ def test_prange_loop_is_parallelised():
     X = np.ones((100, 3))
     with warnings.catch_warnings():
         warnings.simplefilter("error", NumbaPerformanceWarning)
-        kernel(X, np.ones(100), np.empty(0), np.zeros(3), np.zeros(1), 0, 0.0,
-               np.empty(5))
+        kernel(X, np.ones((100, 1)), np.empty(0), np.zeros((1, 3)), np.zeros(1),
+               0, 0.0, np.empty((1, 5)))
 
     source, first = inspect.getsourcelines(_kernels._residual_sums.py_func)
     prange_line = first + next(

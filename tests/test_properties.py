@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.exceptions import DataConversionWarning
 
 from fastgd import SGDRegressor
 from fastgd._engine import PARALLEL_MIN_ELEMENTS
@@ -207,28 +206,30 @@ def data():
 
 
 @pytest.mark.parametrize("batch_size", [None, 1, 4])
-def test_column_vector_y_is_flattened_with_a_warning(batch_size, data):
-    # Documented behaviour (check_X_y, fit): a y of shape (n, 1) is fitted as
-    # the single target y.ravel(), with scikit-learn's DataConversionWarning.
-    # It must never broadcast against the (n,) predictions into an n x n
-    # residual, which would fit the mean of y; equal fits rule that out.
+def test_column_vector_y_is_one_target_kept_two_dimensional(batch_size, data):
+    # Documented behaviour (check_X_y, fit): a y of shape (n, 1) is one
+    # target, fitted exactly as y.ravel() is, with coef_ of shape (1, d) and
+    # predictions of shape (n, 1), as scikit-learn's multi-output
+    # regressors do. It must never broadcast against the (n,) predictions
+    # into an n x n residual, which would fit the mean of y; equal fits rule
+    # that out.
     X, y = data
     flat = SGDRegressor(batch_size=batch_size, **QUICK).fit(X, y)
 
-    with pytest.warns(DataConversionWarning, match=r"shape \(30, 1\)"):
-        column = SGDRegressor(batch_size=batch_size, **QUICK).fit(X, y[:, None])
+    column = SGDRegressor(batch_size=batch_size, **QUICK).fit(X, y[:, None])
 
-    np.testing.assert_array_equal(_params(column), _params(flat))
+    np.testing.assert_array_equal(column.coef_, flat.coef_[None, :])
+    np.testing.assert_array_equal(column.intercept_, [flat.intercept_])
     np.testing.assert_array_equal(column.loss_curve_, flat.loss_curve_)
-    assert column.predict(X).shape == (30,)
+    np.testing.assert_array_equal(column.predict(X), flat.predict(X)[:, None])
 
 
-def test_other_two_dimensional_y_is_rejected(data):
+def test_y_of_more_than_two_dimensions_is_rejected(data):
     X, y = data
-    with pytest.raises(
-        ValueError, match=r"y must be 1-D, got an array of shape \(30, 2\)"
-    ):
-        SGDRegressor(**QUICK).fit(X, np.column_stack([y, y]))
+    with pytest.raises(ValueError, match=r"y must be 1-D .* or 2-D .* \(30, 2, 1\)"):
+        SGDRegressor(**QUICK).fit(X, np.column_stack([y, y])[:, :, None])
+    with pytest.raises(ValueError, match="y has 0 targets"):
+        SGDRegressor(**QUICK).fit(X, np.empty((30, 0)))
 
 
 @pytest.mark.parametrize(
@@ -366,6 +367,7 @@ INVALID = {
     "verbose": [-1, 0.5, None],
     "warm_start": [1, "no", None],
     "n_jobs": [0, -1, 1.5, "2"],
+    "progress": ["yes", 1, None, "always"],
 }
 
 

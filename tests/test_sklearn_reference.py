@@ -173,6 +173,23 @@ def test_sequential_averaged_sgd_takes_scikit_learn_steps(problem):
     assert np.abs(_solution(ours) - _solution(last)).max() > 1e-3
 
 
+@pytest.mark.parametrize("start", [1, 10, 499])
+def test_integer_average_starts_where_scikit_learn_starts(start, problem):
+    # average=N: the mean of the iterates from the update after which N rows
+    # have been seen; average=1 is average=True in both libraries
+    X, y = problem
+    params = {"loss": "squared_error", "penalty": None,
+              "learning_rate": "constant", "eta0": 0.02, "max_iter": 2,
+              "tol": None}
+    ours, theirs = _fit_both(X, y, average=start, **params)
+    np.testing.assert_allclose(_solution(ours), _solution(theirs), rtol=STEP_RTOL)
+    later, _ = _fit_both(X, y, average=start + 1, **params)
+    assert np.abs(_solution(ours) - _solution(later)).max() > 1e-6
+    if start == 1:
+        from_first, _ = _fit_both(X, y, average=True, **params)
+        np.testing.assert_array_equal(_solution(ours), _solution(from_first))
+
+
 @pytest.mark.parametrize("learning_rate", ["constant", "invscaling"])
 @pytest.mark.parametrize("penalty", ["l1", "elasticnet"])
 def test_l1_steps_match_while_no_coefficient_reaches_zero(

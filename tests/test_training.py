@@ -28,10 +28,13 @@ def test_starting_point_of_the_wrong_size_is_refused(problem):
     X, y = problem
     model = SGDRegressor(batch_size=8, max_iter=2, tol=None, warm_start=True)
     model.fit(X[:, :2], y)
-    with pytest.raises(ValueError, match="previous fit .* 2 entries, but X has 5"):
+    with pytest.raises(ValueError, match=r"previous fit .* shape \(2,\), but X has 5"):
         model.fit(X, y)
-    with pytest.raises(ValueError, match="coef_init have 3 entries"):
+    with pytest.raises(ValueError, match=r"coef_init have shape \(3,\)"):
         SGDRegressor().fit(X, y, coef_init=np.zeros(3))
+    # a warm start from one target onto three
+    with pytest.raises(ValueError, match=r"y has 3 targets .* shape \(3, 2\)"):
+        model.fit(X[:, :2], np.column_stack([y, y, y]))
 
 
 @pytest.mark.parametrize("batch_size", [None, 1, 16])
@@ -218,7 +221,9 @@ def _averaged_reference(X, y, batch_size, eta, epochs, seed, start_rows=0):
                                      order[start:start + batch_size],
                                      batch_size, eta, 0, 1.0, True)
             iterates.append(np.r_[coef, intercept])
-    skip = -(-start_rows // batch_size)
+    # the first iterate averaged is the one after the update that brings
+    # the rows seen to start_rows or more (scikit-learn's rule)
+    skip = max(-(-start_rows // batch_size) - 1, 0)
     return np.mean(iterates[skip:], axis=0)
 
 
@@ -272,3 +277,47 @@ def test_interrupt_keeps_the_last_completed_epoch(problem, monkeypatch):
         model.fit(X, y)
     assert model.n_iter_ == 2
     np.testing.assert_array_equal(model.coef_, reference_fit.coef_)
+
+
+def test_progress_true_draws_a_bar_over_the_epochs(problem, capsys, monkeypatch):
+    X, y = problem
+    bars = []
+
+    def recorded(params, partial):
+        bar = make_bar(params, partial)
+        bars.append(bar)
+        return bar
+
+    make_bar = fastgd._train._progress_bar
+    monkeypatch.setattr(fastgd._train, "_progress_bar", recorded)
+    SGDRegressor(max_iter=7, tol=None, progress=True).fit(X, y)
+    assert "fastgd:" in capsys.readouterr().err
+    (bar,) = bars
+    assert (bar.n, bar.total) == (7, 7) and "loss=" in bar.postfix
+
+
+def test_progress_auto_waits_and_needs_a_terminal(problem, capsys, monkeypatch):
+    X, y = problem
+    quick = dict(max_iter=3, tol=None)
+    # not a terminal (pytest captures stderr): no bar
+    SGDRegressor(**quick).fit(X, y)
+    assert capsys.readouterr().err == ""
+    # a terminal, but the fit ends before the delay: no bar
+    monkeypatch.setattr(fastgd._train, "_stderr_is_terminal", lambda: True)
+    SGDRegressor(**quick).fit(X, y)
+    assert capsys.readouterr().err == ""
+    # a terminal and a long fit (no delay here): the bar; verbose wins
+    monkeypatch.setattr(fastgd._train, "PROGRESS_DELAY", 0.0)
+    SGDRegressor(**quick).fit(X, y)
+    assert "/3 [" in capsys.readouterr().err
+    SGDRegressor(verbose=1, **quick).fit(X, y)
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.count("-- Epoch") == 3
+
+
+def test_progress_false_and_invalid_values(problem, capsys):
+    X, y = problem
+    SGDRegressor(max_iter=3, tol=None, progress=False).fit(X, y)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="progress"):
+        SGDRegressor(progress="yes").fit(X, y)
