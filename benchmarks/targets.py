@@ -142,6 +142,27 @@ def shuffled_read(X, y, order):
     return total
 
 
+@njit(parallel=True, fastmath=True, cache=True)
+def parallel_shuffled_read(X, y, order):
+    """``shuffled_read`` split over all threads (64 chunks of the order).
+
+    A mini-batch epoch cannot split its updates over threads, but its rows
+    could be fetched by all of them: the lower of the two reads is the floor.
+    """
+    n_visits = order.shape[0]
+    step = (n_visits + 63) // 64
+    partial = np.zeros(64)
+    for c in prange(64):
+        partial[c] = shuffled_read(X, y, order[c * step: min((c + 1) * step, n_visits)])
+    return partial.sum()
+
+
+def shuffled_floor(X, y, order):
+    """The faster of the shuffled reads on one thread and on all threads."""
+    return {"floor, 1 thread": lambda: shuffled_read(X, y, order),
+            "floor, all threads": lambda: parallel_shuffled_read(X, y, order)}
+
+
 def full_batch(problem, eta):
     coef = np.zeros(problem.n_features)
     intercept = np.zeros(1)
@@ -304,11 +325,18 @@ def startup_seconds(cache_dir, repeats):
 
 
 def main(argv=None):
+    global COOL_DOWN
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="rows")
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds")
     parser.add_argument("--markdown", help="also write the table here")
+    parser.add_argument(
+        "--cool-down", type=float, default=COOL_DOWN, metavar="SECONDS",
+        help=f"pause before each timed block (default {COOL_DOWN}; 0 for a "
+             "quick check that every measurement runs)",
+    )
     args = parser.parse_args(argv)
+    COOL_DOWN = args.cool_down  # read by rounds()
     n, d, R = args.n, 32, args.rounds
     table = Table()
     print(f"problem: {n} x {d}, {R} rounds after a warm-up; numba threads "
@@ -335,9 +363,13 @@ def main(argv=None):
                 t["numpy"], t["read"], "no one-pass step beats this")
 
     f32 = common.make_problem(n, d, "float32")
-    t32 = rounds({"f64": full_batch(f64, eta_full), "f32": full_batch(f32, eta_full)}, R)
+    t32 = rounds({"f64": full_batch(f64, eta_full), "f32": full_batch(f32, eta_full),
+                  "read f32": lambda X=f32.X: parallel_read(X)}, R)
     table.ratio(2, "full-batch step float64 / float32", t32["f64"], t32["f32"],
                 ">= 1.7")
+    # a float32 step reads its X at least once: it can be no faster than that
+    table.ratio(2, "  bound: float64 step / parallel read of float32 X", t32["f64"],
+                t32["read f32"], "no float32 step beats this")
     common.make_problem.cache_clear()
     del f32
 
@@ -347,21 +379,33 @@ def main(argv=None):
     table.ratio(3, "scikit-learn SGD epoch / fastgd SGD epoch (b=1, fit)",
                 t["sklearn"], t["fastgd"], ">= 4")
 
+    # any shuffled epoch must at least read the rows in its order
+    order = np.arange(n, dtype=np.intp)
+    _engine.shuffle(order, 11)
     for b in (8, 32, 256):
         eta = common.step_size(f64, b)
         t = rounds({"numpy": numpy_minibatch_epoch(f64, b, eta),
-                    "fastgd": epoch(f64, b, eta)}, max(5, R // 2), block=2)
+                    "fastgd": epoch(f64, b, eta),
+                    **shuffled_floor(f64.X, f64.y, order)}, max(5, R // 2), block=2)
         table.ratio(4, f"numpy loop / fastgd mini-batch epoch (b={b})",
                     t["numpy"], t["fastgd"], ">= 10")
+        floor = np.minimum(t["floor, 1 thread"], t["floor, all threads"])
+        table.ratio(4, f"  bound: numpy loop / shuffled read of the rows (b={b})",
+                    t["numpy"], floor, "no shuffled epoch beats this")
         if b == 256:
             t = rounds({"numpy": numpy_minibatch_epoch(f64, b, eta),
                         "fastgd": epoch(f64, b, eta, shuffled=False)},
                        max(5, R // 2), block=2)
-            table.ratio(4, "  bound: numpy loop / fastgd epoch in row order (b=256)",
-                        t["numpy"], t["fastgd"], "no shuffled epoch beats this")
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+            table.ratio(4, "  for reference: numpy loop / fastgd epoch in row order "
+                        "(b=256)", t["numpy"], t["fastgd"], "-")
+    if common.torch_available():
+        eta = common.step_size(f64, 32)
+        loader, model, optimizer = common.torch_setup(f64, 32)
+        t = rounds({"torch": lambda: common.torch_epoch(loader, model, optimizer),
+                    "fastgd": epoch(f64, 32, eta)}, 3, block=2)
+        table.ratio(4, "PyTorch DataLoader + SGD / fastgd mini-batch epoch (b=32)",
+                    t["torch"], t["fastgd"], ">= 100")
+    else:
         table.note(4, "PyTorch DataLoader comparison", "skipped: torch not installed",
                    ">= 100")
 
@@ -383,12 +427,11 @@ def main(argv=None):
                 "sequential": epoch(f64, 32, eta32, shuffled=False)}, R)
     table.ratio(5, "  kernel alone, shuffle not overlapped (b=32)",
                 t["shuffled"], t["sequential"], "-")
-    order = np.arange(n, dtype=np.intp)
-    _engine.shuffle(order, 7)
-    t = rounds({"floor": lambda X=f64.X, y=f64.y: shuffled_read(X, y, order),
+    t = rounds({**shuffled_floor(f64.X, f64.y, order),
                 "sequential": epoch(f64, 32, eta32, shuffled=False)}, R)
+    floor = np.minimum(t["floor, 1 thread"], t["floor, all threads"])
     table.ratio(5, "  bound: shuffled read of the rows / sequential epoch (b=32)",
-                t["floor"], t["sequential"], "no shuffled epoch beats this")
+                floor, t["sequential"], "no shuffled epoch beats this")
     t = rounds({"shuffled": epoch(f64, 1, eta1),
                 "sequential": epoch(f64, 1, eta1, shuffled=False)}, R)
     table.ratio(5, "shuffled / sequential SGD epoch (b=1), for reference",
@@ -402,22 +445,29 @@ def main(argv=None):
                 "2": with_threads(2, full_batch(small, eta_small))}, 3 * R, block=21)
     table.ratio(6, "full-batch step 1 thread / 2 threads (20,000 x 32)",
                 t["1"], t["2"], ">= 1.6")
-    from fastgd import _kernels
+    def pass_with_threshold(X, y, coef, b0, out, threshold):
+        # the same call as a fit makes, with the size threshold forced
+        def run():
+            chosen = _engine.PARALLEL_MIN_ELEMENTS
+            _engine.PARALLEL_MIN_ELEMENTS = threshold
+            try:
+                _engine.residual_sums(X, y, coef, b0, out)
+            finally:
+                _engine.PARALLEL_MIN_ELEMENTS = chosen
 
-    def serial_pass(X, y, coef, b0, out):
-        return lambda: _kernels._residual_sums_serial(
-            X, y, np.empty(0), coef, b0, 0, 0.0, out
-        )
+        return run
 
-    def chosen_pass(X, y, coef, b0, out):
-        return lambda: _engine.residual_sums(X, y, coef, b0, out)
-
-    for rows in (200, 1000, 5000):
+    for rows in (200, 1000, 5000, 20_000):
         tiny = common.make_problem(rows, d, "float64")
         state = (tiny.X, tiny.y, np.zeros(d), np.zeros(1), np.empty(d + 2))
-        t = rounds({"serial": serial_pass(*state), "chosen": chosen_pass(*state)}, 20)
-        table.ratio(6, f"chosen pass / serial pass ({rows} x 32)", t["chosen"],
-                    t["serial"], "<= ~1 (never slower)")
+        t = rounds({
+            "serial": pass_with_threshold(*state, threshold=np.inf),
+            "parallel": pass_with_threshold(*state, threshold=0),
+            "chosen": pass_with_threshold(*state, _engine.PARALLEL_MIN_ELEMENTS),
+        }, 20)
+        table.ratio(6, f"chosen pass / faster of serial, parallel ({rows} x 32)",
+                    t["chosen"], np.minimum(t["serial"], t["parallel"]),
+                    "<= ~1 (never slower)")
 
     with tempfile.TemporaryDirectory() as cache:
         cold = startup_seconds(cache, 1)

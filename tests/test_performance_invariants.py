@@ -175,3 +175,18 @@ def test_committed_gate_limits_cover_every_ratio(monkeypatch):
     monkeypatch.setattr(gate, "REPEATS", 1)
     limits = json.loads(gate.LIMITS_FILE.read_text())["limits"]
     assert set(gate.measure()) == set(limits)
+
+
+def test_targets_script_measures_every_target(tmp_path):
+    # The full run of benchmarks/targets.py takes minutes and is not a test;
+    # this runs every one of its measurements once on a tiny problem, so a
+    # change to a kernel's signature cannot leave the script broken unseen.
+    table = tmp_path / "targets.md"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "targets.py"), "--n", "3000",
+         "--rounds", "1", "--cool-down", "0", "--markdown", str(table)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[1].strip() for line in table.read_text().splitlines()[2:]]
+    assert set(rows) == {str(target) for target in range(1, 9)}
