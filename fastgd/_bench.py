@@ -24,8 +24,10 @@ What is timed, and what is not:
   consecutive slices of the same shuffled order: the same rows, batches and
   arithmetic, so the replay retraces the timed run exactly. A point inside
   an epoch is given that epoch's shuffle time plus its kernel time pro rata
-  by rows. ``TODO(#3)``: time the slices directly once ``stochastic_epoch``
-  can stop part-way through ``order``.
+  by rows, except the time to the target itself: every timed repeat of a
+  stochastic method runs its last epoch's kernel over the first rows of
+  its order only, up to the checkpoint that met the target, so the table's
+  time is measured, not interpolated.
 
 matplotlib and tqdm are optional dependencies (``pip install
 "fastgd[cli]"``), imported only when a figure or a progress bar is made.
@@ -250,8 +252,12 @@ class Trace:
     unit's shuffle counts in full once the fraction is above 0).
     ``unit_seconds`` has shape (n_repeats, n_units, 2): the timed seconds of
     each unit's shuffle and kernel in each repeat; checkpoints are placed in
-    time by the repeat with the median time to the target. ``hit`` indexes
-    the first checkpoint whose loss is within the target, or is None.
+    time by the repeat with the median time to the target. When the target
+    was met inside an epoch, ``stop_fraction`` is the share of that epoch's
+    rows visited by then, and each repeat's last unit ran its kernel over
+    those rows only: the checkpoints of that epoch are placed pro rata
+    against that timed partial kernel. ``hit`` indexes the first checkpoint
+    whose loss is within the target, or is None.
     ``path_extra`` holds untimed coefficients past the last checkpoint, for
     the path plot only.
     """
@@ -269,6 +275,7 @@ class Trace:
     hit: int | None = None
     status: str = "running"
     replay_mismatch: float = 0.0  # largest |timed - replayed| coefficient
+    stop_fraction: float | None = None
     path_extra: list = field(default_factory=list)
 
     def record(self, steps, rows, units, fraction, loss, coef, intercept):
@@ -292,6 +299,18 @@ class Trace:
     def n_repeats(self):
         return self.unit_seconds.shape[0]
 
+    def _kernel_shares(self, units, fraction):
+        """Share of each unit's timed kernel seconds that ``fraction`` stands for.
+
+        ``fraction`` counts rows of a whole epoch; a last unit that ran only
+        ``stop_fraction`` of an epoch's rows was timed for that much.
+        """
+        shares = np.asarray(fraction, dtype=float).copy()
+        if self.stop_fraction is not None:
+            last = np.asarray(units) == self.unit_seconds.shape[1] - 1
+            shares[last] /= self.stop_fraction
+        return shares
+
     def _totals(self):
         """Each repeat's seconds to the target (to the last checkpoint if missed)."""
         k = self.hit if self.hit is not None else len(self.units) - 1
@@ -299,7 +318,8 @@ class Trace:
         totals = self.unit_seconds[:, :unit].sum(axis=(1, 2))
         if fraction > 0:
             inside = self.unit_seconds[:, unit]
-            totals = totals + inside[:, 0] + fraction * inside[:, 1]
+            share = self._kernel_shares([unit], [fraction])[0]
+            totals = totals + inside[:, 0] + share * inside[:, 1]
         return totals
 
     @property
@@ -316,9 +336,9 @@ class Trace:
         fraction = np.asarray(self.fraction)
         seconds = ends[units]
         inside = fraction > 0
+        shares = self._kernel_shares(units[inside], fraction[inside])
         seconds[inside] += (
-            unit_seconds[units[inside], 0]
-            + fraction[inside] * unit_seconds[units[inside], 1]
+            unit_seconds[units[inside], 0] + shares * unit_seconds[units[inside], 1]
         )
         return seconds
 
@@ -378,7 +398,20 @@ def run_method(problem, batch_size, *, time_limit, seed=0, repeats=1, progress=N
             problem, batch_size, eta, target, time_limit, seed, progress
         )
     timings = [seconds]
-    if trace.hit is not None:
+    if trace.hit is not None and trace.fraction[trace.hit] > 0:
+        # met inside an epoch: time every repeat, the first included, up to
+        # that row and no further, rather than share out a whole epoch's time
+        n_units = trace.units[trace.hit] + 1
+        trace.stop_fraction = trace.fraction[trace.hit]
+        stop_rows = trace.rows[trace.hit] - trace.units[trace.hit] * problem.n_samples
+        timings = []
+        for repeat in range(1, repeats + 1):
+            if progress is not None:
+                progress(f"timing to the target, {repeat}/{repeats}")
+            timings.append(
+                _time_units(problem, batch_size, eta, seed, n_units, stop_rows)
+            )
+    elif trace.hit is not None:
         for repeat in range(2, repeats + 1):
             if progress is not None:
                 progress(f"timing again, {repeat}/{repeats}")
@@ -551,11 +584,13 @@ def _replay_epoch(problem, trace, order, batch_size, eta, start_state, epoch):
             break
 
 
-def _time_units(problem, batch_size, eta, seed, n_units):
+def _time_units(problem, batch_size, eta, seed, n_units, stop_rows=None):
     """Time the first ``n_units`` units of a method again, from zero.
 
     The same deterministic run as the recorded one, without evaluations;
     returns the (n_units, 2) seconds of each unit's shuffle and kernel.
+    With ``stop_rows`` (whole batches), the last unit's kernel runs over the
+    first ``stop_rows`` rows of its order only.
     """
     X, y = problem.X, problem.y
     coef, intercept = np.zeros(problem.n_features), np.zeros(1)
@@ -571,11 +606,13 @@ def _time_units(problem, batch_size, eta, seed, n_units):
     order = np.arange(problem.n_samples, dtype=np.intp)
     seeds = np.random.default_rng([seed, batch_size])
     for k in range(n_units):
+        last = k == n_units - 1 and stop_rows is not None
         start = time.perf_counter()
         _engine.shuffle(order, int(seeds.integers(2**63)))
         shuffled = time.perf_counter()
         _engine.stochastic_epoch(
-            X, y, coef, intercept, order, batch_size, eta, 0, 1.0, True
+            X, y, coef, intercept, order[:stop_rows] if last else order,
+            batch_size, eta, 0, 1.0, True,
         )
         seconds[k] = shuffled - start, time.perf_counter() - shuffled
     return seconds
@@ -874,8 +911,9 @@ def _markdown(problem, rows, setting):
             "the exact loss evaluations are not. Each method is run once to find "
             "where it reaches the target, then timed again up to there; the median "
             "run is shown, the range over all runs beside it. "
-            "A point inside an epoch gets that epoch's time pro rata by rows, from "
-            "an untimed replay of the same updates."
+            "Stochastic methods are timed to the target itself: their last epoch's "
+            "kernel stops at the row where an untimed replay of the same updates "
+            "met it; other points inside an epoch are placed pro rata by rows."
         ),
         "",
     ]

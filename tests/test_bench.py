@@ -181,11 +181,35 @@ def test_sgd_reaching_the_target_in_a_later_epoch_is_placed_in_that_epoch():
     assert trace.status == "reached"
     assert epoch >= 1 and 0 < trace.fraction[trace.hit] <= 1
     assert np.all(np.diff(seconds) >= 0)
-    assert median[:epoch].sum() < seconds[trace.hit] <= median[: epoch + 1].sum()
-    assert seconds[-1] == pytest.approx(median.sum())
+    # the timed repeats stop at the row that met the target: the last unit
+    # ends there, and the rest of that epoch lies beyond it
+    assert median[:epoch].sum() < seconds[trace.hit]
+    assert seconds[trace.hit] == pytest.approx(median.sum())
+    assert seconds[-1] >= seconds[trace.hit]
     assert trace.rows[-1] == problem.n_samples * trace.unit_seconds.shape[1]
     assert trace.seconds_to_target()[0] == pytest.approx(seconds[trace.hit])
     assert trace.replay_mismatch <= 1e-12
+
+
+def test_time_to_target_runs_the_kernel_up_to_the_hit_only(monkeypatch):
+    # the last timed epoch visits exactly the rows the replay needed
+    problem = _bench.make_problem(5_000, 8, seed=2)
+    visited = []
+    epoch = _bench._engine.stochastic_epoch
+
+    def counting(X, y, coef, intercept, order, *args, **kwargs):
+        visited.append(len(order))
+        return epoch(X, y, coef, intercept, order, *args, **kwargs)
+
+    trace = _bench.run_method(problem, 1, time_limit=20.0, seed=0, repeats=1)
+    monkeypatch.setattr(_bench._engine, "stochastic_epoch", counting)
+    again = _bench.run_method(problem, 1, time_limit=20.0, seed=0, repeats=1)
+
+    hit_rows = trace.rows[trace.hit] - trace.units[trace.hit] * problem.n_samples
+    assert 0 < hit_rows < problem.n_samples
+    assert again.stop_fraction == trace.fraction[trace.hit]
+    assert visited[-1] == hit_rows
+    assert again.unit_seconds.shape[1] == trace.units[trace.hit] + 1
 
 
 def test_full_batch_trace_records_every_step(bench):
