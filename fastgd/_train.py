@@ -44,6 +44,13 @@ _DIVERGENCE_FACTOR = 1e8
 _GROWTH_FACTOR = 1e4
 _GROWTH_FLOOR = 1e-3
 
+# A fit that ``tol`` would stop, with its last epoch's loss this many times
+# the best, is not converging but moving away: it is taken as divergence
+# (a step that is only a little too large grows the loss by a small factor
+# per epoch, and ``n_iter_no_change`` epochs of that end the fit before
+# _GROWTH_FACTOR is reached).
+_STALL_GROWTH_FACTOR = 10.0
+
 # learning_rate="adaptive" divides the step by this after n_iter_no_change
 # epochs without improvement, and stops once it falls below _ADAPTIVE_MIN.
 _ADAPTIVE_FACTOR = 5.0
@@ -402,6 +409,8 @@ class Run:
             np.mean(start_loss), np.mean(zero_model_loss), np.finfo(np.float64).tiny
         )
         self.best_loss = np.inf
+        # the coefficients with the lowest measured loss, kept on divergence
+        self.best_state = (0, self.coef.copy(), self.intercept.copy())
         best = np.inf
         best_score = -np.inf
         stalled = 0
@@ -472,9 +481,10 @@ class Run:
                 target_losses = mean_loss
             mean_loss = float(np.mean(mean_loss))
             if not self._healthy(mean_loss, reference):
-                kept = finite if np.isfinite(mean_loss) else saved
-                self._diverge(epoch, mean_loss, kept)
+                self._diverge(epoch, mean_loss)
                 return
+            if mean_loss == self.best_loss:
+                self.best_state = (epoch, finite[0].copy(), finite[1].copy())
             self.epoch = epoch
             loss = float(np.mean(target_losses))
             self.losses.append(loss)
@@ -496,6 +506,12 @@ class Run:
                 stalled = stalled + 1 if score < best_score + self.tol else 0
                 best_score = max(best_score, score)
             if stalled >= self.n_iter_no_change:
+                if (
+                    mean_loss > _STALL_GROWTH_FACTOR * self.best_loss
+                    and mean_loss > _GROWTH_FLOOR * reference
+                ):
+                    self._diverge(epoch, mean_loss)
+                    return
                 if self.adaptive and self.eta / _ADAPTIVE_FACTOR >= _ADAPTIVE_MIN:
                     self.eta /= _ADAPTIVE_FACTOR
                     stalled = 0
@@ -505,7 +521,7 @@ class Run:
 
         if not (np.all(np.isfinite(self.coef)) and np.all(np.isfinite(self.intercept))):
             # the very last step overflowed; its loss was never measured
-            self._diverge(self.epoch, np.inf, saved)
+            self._diverge(self.epoch, np.inf)
 
     def solution(self):
         """``(coef, intercept)`` to report: the averaged iterate if any."""
@@ -585,8 +601,8 @@ class Run:
         self.best_loss = min(self.best_loss, loss)
         return bool(np.all(np.isfinite(self.coef)))
 
-    def _diverge(self, epoch, loss, keep):
-        coef, intercept = keep
+    def _diverge(self, epoch, loss):
+        best_epoch, coef, intercept = self.best_state
         self.coef = coef.copy()
         self.intercept = intercept.copy()
         largest = max(abs(float(np.max(self.X))), abs(float(np.min(self.X))))
@@ -594,6 +610,13 @@ class Run:
             cause = (
                 f"X holds values as large as {largest:.3g}, whose products "
                 "overflow float64: rescale the features (standardise them)."
+            )
+        elif self.auto:
+            cause = (
+                f"learning_rate='auto' chose eta0={self.eta:.3g}, which is safe "
+                "for full-batch descent; with small batches the "
+                f"{self.loss_name!r} loss can still diverge: give a smaller "
+                "eta0, a larger batch_size, or loss='squared_error'."
             )
         else:
             try:
@@ -605,10 +628,17 @@ class Run:
                 f"use learning_rate='auto' (here {safe}) or standardise the "
                 "features."
             )
+        if np.isfinite(self.best_loss):
+            before = f" (the best epoch had {self.best_loss:.3g})"
+        else:
+            before = ""
+        if best_epoch:
+            kept = f"The coefficients of epoch {best_epoch}, the lowest loss, were kept."
+        else:
+            kept = "The starting coefficients were kept."
         self.diverged = DivergenceError(
             f"The fit diverged in epoch {epoch}: the mean training loss "
-            f"reached {loss:.3g} (the best epoch had {self.best_loss:.3g}). "
-            f"{cause} The coefficients of the last healthy epoch were kept.",
+            f"reached {loss:.3g}{before}. {cause} {kept}",
             epoch=epoch,
             loss=float(loss),
         )

@@ -269,6 +269,57 @@ def test_divergence_raises_and_keeps_finite_coefficients(batch_size, problem):
     assert np.all(np.isfinite(model.loss_curve_))
 
 
+def _mean_squared_residual(model, X, y):
+    return float(np.mean((X @ model.coef_ + model.intercept_ - y) ** 2))
+
+
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_divergence_keeps_the_coefficients_of_the_lowest_loss(batch_size, problem):
+    X, y = problem
+    model = SGDRegressor(batch_size=batch_size, eta0=1e4, max_iter=50,
+                         tol=None, random_state=0)
+    with pytest.raises(DivergenceError) as info:
+        model.fit(X, y)
+    kept = _mean_squared_residual(model, X, y)
+    # never worse than the starting point, and named in the message
+    assert kept <= np.mean(y**2)
+    assert "starting coefficients" in str(info.value) or "lowest loss" in str(
+        info.value
+    )
+    assert "inf)" not in str(info.value)
+
+
+def test_loss_growing_until_tol_stops_the_fit_is_divergence():
+    # a step a little above 2 / L grows the full-batch loss by a factor per
+    # epoch; tol's "no improvement in 5 epochs" must not call that converged
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(200)
+    model = SGDRegressor(batch_size=None, eta0=1.5, random_state=0)
+    with pytest.raises(DivergenceError) as info:
+        model.fit(X, y)
+    assert info.value.epoch <= 10
+    # the loss grew about 5x per epoch: 5 epochs without improvement end
+    # the fit before any single epoch looks like an explosion
+    assert model.loss_curve_[-1] < 1e4 * min(model.loss_curve_)
+    # the kept coefficients are those of the best epoch: no worse than it
+    assert _mean_squared_residual(model, X, y) <= min(model.loss_curve_) * (1 + 1e-9)
+
+
+def test_auto_step_divergence_does_not_advise_auto():
+    # "auto" is safe for full batch only: the l2_norm loss at b = 1 on
+    # noisy data still diverges, and the advice must not be "use auto"
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(200)
+    model = SGDRegressor(loss="l2_norm", learning_rate="auto", batch_size=1,
+                         tol=None, max_iter=20, random_state=0)
+    with pytest.raises(DivergenceError) as info:
+        model.fit(X, y)
+    assert "learning_rate='auto' chose" in str(info.value)
+    assert "use learning_rate='auto'" not in str(info.value)
+
+
 @pytest.mark.parametrize("batch_size", [None, 1])
 def test_constant_target_is_not_mistaken_for_divergence(batch_size):
     # a target with zero variance once made the divergence scale zero
