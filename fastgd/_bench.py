@@ -57,6 +57,11 @@ SGD_MISADJUSTMENT = 0.002
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 256, 4096, None)  # None: full batch
 
+# A method also gives up once this many times ``time_limit`` has passed on
+# the wall clock, evaluations included: on a tiny problem the timed calls
+# take microseconds and the untimed bookkeeping would dominate.
+_WALL_FACTOR = 3.0
+
 # Replayed epochs are cut into about this many slices; the coefficients are
 # recorded after every slice and the loss after every ``_LOSS_EVERY``-th.
 _REPLAY_SLICES = 1000
@@ -276,6 +281,7 @@ class Trace:
     status: str = "running"
     replay_mismatch: float = 0.0  # largest |timed - replayed| coefficient
     stop_fraction: float | None = None
+    _checked: int = 0  # checkpoints already searched by check_target
     path_extra: list = field(default_factory=list)
 
     def record(self, steps, rows, units, fraction, loss, coef, intercept):
@@ -287,12 +293,16 @@ class Trace:
         self.theta.append(np.append(coef, intercept))
 
     def check_target(self, target):
-        """Mark the first checkpoint at or below ``target``; return whether hit."""
+        """Mark the first checkpoint at or below ``target``; return whether hit.
+
+        Each call looks only at the checkpoints recorded since the last one.
+        """
         if self.hit is None:
-            for k in range(len(self.loss)):
+            for k in range(self._checked, len(self.loss)):
                 if self.loss[k] <= target:
                     self.hit = k
                     break
+            self._checked = len(self.loss)
         return self.hit is not None
 
     @property
@@ -428,7 +438,8 @@ def run_full_batch(problem, eta, target, time_limit, progress=None):
     Every step is timed on its own and recorded. The loss of the state after
     step k is the value step k + 1 returns, so that step is taken but not
     counted. Stops at the target, on a non-finite loss, or once the timed
-    seconds reach ``time_limit``. Returns the trace and the (n_steps, 2)
+    seconds reach ``time_limit`` (or the wall clock ``_WALL_FACTOR`` times
+    that). Returns the trace and the (n_steps, 2)
     unit seconds (the first column, for a shuffle, is zero).
 
     After reaching the target the run goes on, untimed, for twice as many
@@ -441,6 +452,8 @@ def run_full_batch(problem, eta, target, time_limit, progress=None):
     trace = Trace(method_label(None), None, eta)
     out = np.empty(problem.n_features + 2)
     seconds = []
+    timed = 0.0
+    wall_start = time.perf_counter()
 
     while True:
         theta = (coef.copy(), intercept[0])
@@ -464,7 +477,9 @@ def run_full_batch(problem, eta, target, time_limit, progress=None):
             trace.status = "diverged"
             break
         seconds.append((0.0, took))
-        if sum(s for _, s in seconds) >= time_limit:
+        timed += took
+        wall = time.perf_counter() - wall_start
+        if timed >= time_limit or wall >= _WALL_FACTOR * time_limit:
             steps += 1
             loss = training_loss(problem, coef, intercept)
             trace.record(
@@ -483,7 +498,8 @@ def run_stochastic(problem, batch_size, eta, target, time_limit, seed, progress=
     the epoch in which the target is first met are replayed, untimed, for
     checkpoints inside them (see the module docstring). Stops at the end of
     the epoch that meets the target, on a non-finite loss, or once the timed
-    seconds reach ``time_limit``. Returns the trace and the (n_epochs, 2)
+    seconds reach ``time_limit`` (or the wall clock ``_WALL_FACTOR`` times
+    that). Returns the trace and the (n_epochs, 2)
     seconds of each epoch's shuffle and kernel.
     """
     X, y = problem.X, problem.y
@@ -496,6 +512,7 @@ def run_stochastic(problem, batch_size, eta, target, time_limit, seed, progress=
     seeds = np.random.default_rng([seed, batch_size])
     steps_per_epoch = -(-n_samples // batch_size)
     seconds = []
+    wall_start = time.perf_counter()
 
     while True:
         epoch = len(seconds) + 1
@@ -538,7 +555,8 @@ def run_stochastic(problem, batch_size, eta, target, time_limit, seed, progress=
         if trace.check_target(target):
             trace.status = "reached"
             break
-        if sum(map(sum, seconds)) >= time_limit:
+        wall = time.perf_counter() - wall_start
+        if sum(map(sum, seconds)) >= time_limit or wall >= _WALL_FACTOR * time_limit:
             trace.status = "time limit"
             break
     return trace, np.array(seconds)

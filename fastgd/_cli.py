@@ -303,7 +303,8 @@ def _build_parser():
         type=_positive_float,
         default=60.0,
         metavar="SECONDS",
-        help="timed seconds after which a method gives up (default: 60)",
+        help="timed seconds after which a method gives up, or three times "
+        "that on the wall clock, evaluations included (default: 60)",
     )
     bench.add_argument(
         "--repeats",

@@ -272,3 +272,13 @@ def test_cli_bench_without_matplotlib_says_how_to_install(capsys, monkeypatch):
 
     assert main(["bench", "--n", "1000"]) == 2
     assert 'pip install "fastgd[cli]"' in capsys.readouterr().err
+
+
+def test_unreachable_target_gives_up_on_the_wall_clock():
+    # 40 rows, 32 features: SGD with the bench's step never gets within 1%
+    # of the (near zero) optimum, and each timed epoch takes microseconds;
+    # the untimed bookkeeping must not keep the method running for minutes
+    problem = _bench.make_problem(40, 32, seed=0)
+    trace = _bench.run_method(problem, 1, time_limit=0.2, seed=0, repeats=1)
+    assert trace.status == "time limit"
+    assert trace.hit is None
