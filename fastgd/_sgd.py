@@ -273,8 +273,8 @@ default=None
             empty input, mismatched lengths, ``batch_size`` above
             ``n_samples``).
         DivergenceError
-            If the loss diverges; the estimator keeps the last finite
-            coefficients.
+            If the loss diverges; the estimator keeps the coefficients with
+            the lowest measured loss.
         """
         params = self.get_params()
         check_params(params, PARAMETER_CONSTRAINTS)
