@@ -512,6 +512,7 @@ def run_stochastic(problem, batch_size, eta, target, time_limit, seed, progress=
     seeds = np.random.default_rng([seed, batch_size])
     steps_per_epoch = -(-n_samples // batch_size)
     seconds = []
+    timed = 0.0
     wall_start = time.perf_counter()
 
     while True:
@@ -525,6 +526,7 @@ def run_stochastic(problem, batch_size, eta, target, time_limit, seed, progress=
         )
         done = time.perf_counter()
         seconds.append((shuffled - start, done - shuffled))
+        timed += done - start
 
         loss = training_loss(problem, coef, intercept)
         finite = math.isfinite(loss) and steps == steps_per_epoch
@@ -556,7 +558,7 @@ def run_stochastic(problem, batch_size, eta, target, time_limit, seed, progress=
             trace.status = "reached"
             break
         wall = time.perf_counter() - wall_start
-        if sum(map(sum, seconds)) >= time_limit or wall >= _WALL_FACTOR * time_limit:
+        if timed >= time_limit or wall >= _WALL_FACTOR * time_limit:
             trace.status = "time limit"
             break
     return trace, np.array(seconds)
