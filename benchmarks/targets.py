@@ -158,9 +158,14 @@ def parallel_shuffled_read(X, y, order):
 
 
 def shuffled_floor(X, y, order):
-    """The faster of the shuffled reads on one thread and on all threads."""
+    """The shuffled reads on one thread and on all threads, to time."""
     return {"floor, 1 thread": lambda: shuffled_read(X, y, order),
             "floor, all threads": lambda: parallel_shuffled_read(X, y, order)}
+
+
+def floor_seconds(times):
+    """Per round, the faster of the two reads ``shuffled_floor`` timed."""
+    return np.minimum(times["floor, 1 thread"], times["floor, all threads"])
 
 
 def full_batch(problem, eta):
@@ -389,7 +394,7 @@ def main(argv=None):
                     **shuffled_floor(f64.X, f64.y, order)}, max(5, R // 2), block=2)
         table.ratio(4, f"numpy loop / fastgd mini-batch epoch (b={b})",
                     t["numpy"], t["fastgd"], ">= 10")
-        floor = np.minimum(t["floor, 1 thread"], t["floor, all threads"])
+        floor = floor_seconds(t)
         table.ratio(4, f"  bound: numpy loop / shuffled read of the rows (b={b})",
                     t["numpy"], floor, "no shuffled epoch beats this")
         if b == 256:
@@ -429,7 +434,7 @@ def main(argv=None):
                 t["shuffled"], t["sequential"], "-")
     t = rounds({**shuffled_floor(f64.X, f64.y, order),
                 "sequential": epoch(f64, 32, eta32, shuffled=False)}, R)
-    floor = np.minimum(t["floor, 1 thread"], t["floor, all threads"])
+    floor = floor_seconds(t)
     table.ratio(5, "  bound: shuffled read of the rows / sequential epoch (b=32)",
                 floor, t["sequential"], "no shuffled epoch beats this")
     t = rounds({"shuffled": epoch(f64, 1, eta1),

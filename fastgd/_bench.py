@@ -377,8 +377,11 @@ def run_method(problem, batch_size, *, time_limit, seed=0, repeats=1, progress=N
     The first run records the checkpoints (see :func:`run_full_batch` and
     :func:`run_stochastic`). When it reached the target, the same
     deterministic run is timed ``repeats - 1`` more times, without any
-    evaluation, up to the unit that reached it. The repeat with the median
-    time to the target places the checkpoints in time.
+    evaluation, up to the unit that reached it; when that unit is an epoch
+    met part-way, all ``repeats`` timings are such runs, each stopping at
+    the target's row (the recording run's whole-epoch times are dropped).
+    The repeat with the median time to the target places the checkpoints in
+    time.
 
     Parameters
     ----------

@@ -506,10 +506,7 @@ class Run:
                 stalled = stalled + 1 if score < best_score + self.tol else 0
                 best_score = max(best_score, score)
             if stalled >= self.n_iter_no_change:
-                if (
-                    mean_loss > _STALL_GROWTH_FACTOR * self.best_loss
-                    and mean_loss > _GROWTH_FLOOR * reference
-                ):
+                if self._grown(mean_loss, _STALL_GROWTH_FACTOR, reference):
                     self._diverge(epoch, mean_loss)
                     return
                 if self.adaptive and self.eta / _ADAPTIVE_FACTOR >= _ADAPTIVE_MIN:
@@ -596,10 +593,14 @@ class Run:
     def _healthy(self, loss, reference):
         if not np.isfinite(loss) or loss > _DIVERGENCE_FACTOR * reference:
             return False
-        if loss > _GROWTH_FACTOR * self.best_loss and loss > _GROWTH_FLOOR * reference:
+        if self._grown(loss, _GROWTH_FACTOR, reference):
             return False
         self.best_loss = min(self.best_loss, loss)
         return bool(np.all(np.isfinite(self.coef)))
+
+    def _grown(self, loss, factor, reference):
+        """Whether ``loss`` is ``factor`` times the best loss and not negligible."""
+        return loss > factor * self.best_loss and loss > _GROWTH_FLOOR * reference
 
     def _diverge(self, epoch, loss):
         best_epoch, coef, intercept = self.best_state
