@@ -216,14 +216,18 @@ def shuffle(order, seed):
     _kernels._shuffle(order, seed)
 
 
-def draw_order(order, seed, rows=None, with_replacement=False):
+def draw_order(order, seed, rows=None, with_replacement=False, block_size=1):
     """Fill ``order`` with a random visiting order of ``rows`` (default all).
 
-    A permutation of the candidate rows, or with replacement independent
-    uniform draws; it depends on ``seed`` and ``rows`` alone.
+    A permutation of the candidate rows; with ``block_size > 1`` a random
+    order of runs of ``block_size`` neighbouring candidates; or with
+    replacement independent uniform draws. It depends on ``seed``, ``rows``
+    and ``block_size`` alone.
     """
     rows = _NO_ROWS if rows is None else rows
-    _kernels._draw_order(order, rows, seed, bool(with_replacement))
+    _kernels._draw_order(
+        order, rows, seed, bool(with_replacement), int(block_size)
+    )
 
 
 _NO_ROWS = np.empty(0, dtype=np.intp)

@@ -70,7 +70,9 @@ _CURVATURE = {
     "squared_epsilon_insensitive": 2.0,
 }
 
-SAMPLINGS = ("reshuffle", "shuffle_once", "with_replacement", "sequential")
+SAMPLINGS = (
+    "reshuffle", "block_shuffle", "shuffle_once", "with_replacement", "sequential",
+)
 
 # Defaults of every training parameter; SGDRegressor's signature repeats them.
 DEFAULTS = {
@@ -91,6 +93,7 @@ DEFAULTS = {
     "validation_fraction": 0.1,
     "shuffle": True,
     "sampling": "reshuffle",
+    "block_size": 16,
     "random_state": None,
     "fit_intercept": True,
     "verbose": 0,
@@ -117,6 +120,7 @@ PARAMETER_CONSTRAINTS = {
     "validation_fraction": [Interval("real", 0.0, 1.0, closed="neither")],
     "shuffle": [Boolean()],
     "sampling": [Options(*SAMPLINGS)],
+    "block_size": [Interval("int", 1, None)],
     "random_state": [RandomState()],
     "fit_intercept": [Boolean()],
     "verbose": [Interval("int", 0, None)],
@@ -279,6 +283,8 @@ class Run:
         self.n_iter_no_change = params["n_iter_no_change"]
         self.verbose = params["verbose"]
         self.sampling = params["sampling"] if params["shuffle"] else "sequential"
+        blocks = self.sampling == "block_shuffle"
+        self.block_size = params["block_size"] if blocks else 1
 
         # rows held out for early stopping get weight 0 in full-batch passes
         # and are left out of the stochastic orders
@@ -374,7 +380,7 @@ class Run:
         if not self.full_batch:
             orders = _Orders(
                 self.X.shape[0], self.train_rows, self.sampling, self.rng,
-                self.max_iter,
+                self.max_iter, self.block_size,
             )
         try:
             self._epochs(orders)
@@ -705,8 +711,10 @@ class _Orders:
 
     ``sampling``: "sequential" visits the training rows in index order every
     epoch; "shuffle_once" draws one permutation and keeps it; "reshuffle"
-    draws a new permutation every epoch; "with_replacement" draws every
-    entry uniformly and independently. Each drawn order uses the next seed
+    draws a new permutation every epoch; "block_shuffle" draws a new order
+    of runs of ``block_size`` neighbouring rows every epoch (a permutation
+    when ``block_size`` is 1); "with_replacement" draws every entry
+    uniformly and independently. Each drawn order uses the next seed
     from ``rng`` and depends on it alone, so a run of ``partial_fit`` calls
     draws the same orders as one ``fit``.
 
@@ -719,9 +727,10 @@ class _Orders:
 
     OVERLAP_MIN_ROWS = 1 << 16
 
-    def __init__(self, n_samples, rows, sampling, rng, n_epochs):
+    def __init__(self, n_samples, rows, sampling, rng, n_epochs, block_size=1):
         self.rows = rows
-        self.redraw = sampling in ("reshuffle", "with_replacement")
+        self.block_size = block_size
+        self.redraw = sampling in ("reshuffle", "block_shuffle", "with_replacement")
         self.with_replacement = sampling == "with_replacement"
         self.rng = rng
         self.remaining = n_epochs
@@ -741,7 +750,10 @@ class _Orders:
     def _prepare(self, turn):
         self.remaining -= 1
         seed = int(self.rng.integers(0, 2**63 - 1))
-        args = (self.buffers[turn], seed, self.rows, self.with_replacement)
+        args = (
+            self.buffers[turn], seed, self.rows, self.with_replacement,
+            self.block_size,
+        )
         if self.pool is None:
             _engine.draw_order(*args)
         else:

@@ -139,6 +139,7 @@ def options(draw):
         "loss": draw(st.sampled_from(["squared_error", "huber", "l2_norm"])),
         "penalty": draw(st.sampled_from([None, "l1"])),
         "batch_size": draw(st.sampled_from([None, 1, 7])),
+        "sampling": draw(st.sampled_from(["reshuffle", "block_shuffle"])),
     }
 
 
@@ -362,6 +363,7 @@ INVALID = {
     "validation_fraction": [0.0, 1.0, -0.1, np.nan],
     "shuffle": [1, "False", None],
     "sampling": ["bootstrap", None],
+    "block_size": [0, -3, 2.5, "16", None, True],
     "random_state": [-1, 2**32, 1.5, "seed"],
     "fit_intercept": [0, "True", None],
     "verbose": [-1, 0.5, None],

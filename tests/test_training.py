@@ -60,7 +60,7 @@ def test_partial_fit_checks_the_number_of_features(problem):
         model.partial_fit(X[:, :3], y)
 
 
-@pytest.mark.parametrize("sampling", ["reshuffle", "shuffle_once",
+@pytest.mark.parametrize("sampling", ["reshuffle", "block_shuffle", "shuffle_once",
                                       "with_replacement", "sequential"])
 def test_every_sampling_reaches_lstsq(sampling, problem):
     X, y = problem
