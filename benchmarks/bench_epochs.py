@@ -1,7 +1,8 @@
 """One epoch of SGD and mini-batch SGD, fastgd against its baselines.
 
 ``StochasticEpoch`` times fastgd's epoch in shuffled order (shuffle
-included, as ``fit`` runs it) and in sequential order; ``batch_size="full"``
+included, as ``fit`` runs it), in block-shuffled order
+(``sampling="block_shuffle"``) and in sequential order; ``batch_size="full"``
 is one full-batch step, which is a whole epoch. The quick profile runs the
 epochs at the default thread count (``threads=None``); the full profile
 runs 1 and 2 threads, so a parallel path slower than the serial one shows.
@@ -34,10 +35,11 @@ class StochasticEpoch:
         problem = common.make_problem(n_samples, PROFILE.n_features, dtype)
         if batch_size == "full":
             run = fastgd_calls.FullBatch(problem)
-            self.shuffled = self.sequential = run.step
+            self.shuffled = self.sequential = self.block_shuffled = run.step
         else:
             run = fastgd_calls.Epoch(problem, batch_size)
             self.shuffled, self.sequential = run.shuffled, run.sequential
+            self.block_shuffled = run.block_shuffled
         self.shuffled()  # the index array's pages are touched here
 
     def teardown(self, batch_size, n_samples, dtype, threads):
@@ -45,6 +47,9 @@ class StochasticEpoch:
 
     def time_shuffled_epoch(self, batch_size, n_samples, dtype, threads):
         self.shuffled()
+
+    def time_block_shuffled_epoch(self, batch_size, n_samples, dtype, threads):
+        self.block_shuffled()
 
     def time_sequential_epoch(self, batch_size, n_samples, dtype, threads):
         self.sequential()

@@ -177,6 +177,11 @@ class RatiosShuffle:
 
     track_shuffled_over_sequential.unit = "time ratio (lower is better)"
 
+    def track_block_shuffled_over_sequential(self, batch_size):
+        return _ratio(self.run.block_shuffled, self.run.sequential)
+
+    track_block_shuffled_over_sequential.unit = "time ratio (lower is better)"
+
 
 class RatioTorch:
     """Target 4: fastgd epoch / PyTorch DataLoader + SGD epoch, b = 32 (<= 0.01)."""

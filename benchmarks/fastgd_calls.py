@@ -12,10 +12,12 @@ from contextlib import contextmanager
 import numpy as np
 
 from fastgd import SGDRegressor, _engine
+from fastgd._train import DEFAULTS
 
 from . import common
 
 SQUARED_ERROR = _engine.LOSS_CODES["squared_error"]
+BLOCK_SIZE = DEFAULTS["block_size"]
 
 
 @contextmanager
@@ -106,8 +108,10 @@ class Epoch:
     """``_engine.stochastic_epoch``: one pass in batches of ``batch_size``.
 
     ``shuffled()`` reshuffles the index array (``_engine.shuffle``) and runs
-    the epoch, as ``SGDRegressor.fit`` does every epoch; ``sequential()`` runs
-    it over ``np.arange(n)``, the memory system's best case.
+    the epoch, as ``SGDRegressor.fit`` does every epoch; ``block_shuffled()``
+    draws the order of ``sampling="block_shuffle"`` (runs of the default
+    ``block_size`` rows) instead; ``sequential()`` runs it over
+    ``np.arange(n)``, the memory system's best case.
     """
 
     def __init__(self, problem, batch_size, seed=0):
@@ -121,6 +125,7 @@ class Epoch:
         self.seed = seed
         m = min(256, n)
         _engine.shuffle(self.arange[:m].copy(), 0)
+        _engine.draw_order(self.arange[:m].copy(), 0, block_size=BLOCK_SIZE)
         _engine.stochastic_epoch(
             self.X[:m],
             self.y[:m],
@@ -137,6 +142,11 @@ class Epoch:
     def shuffled(self):
         self.seed += 1
         _engine.shuffle(self.order, self.seed)
+        return self._run(self.order)
+
+    def block_shuffled(self):
+        self.seed += 1
+        _engine.draw_order(self.order, self.seed, block_size=BLOCK_SIZE)
         return self._run(self.order)
 
     def sequential(self):

@@ -28,8 +28,11 @@ from numba import njit, prange
 import common
 from fastgd import _engine
 from fastgd._kernels import PREFETCH_DISTANCE, _prefetch_row
+from fastgd._train import DEFAULTS
 
 SQUARED = _engine.LOSS_CODES["squared_error"]
+# rows per run of sampling="block_shuffle", as fit() uses by default
+BLOCK = DEFAULTS["block_size"]
 
 
 # Idle time between two timed calls. After a parallel call, OpenBLAS's and
@@ -188,14 +191,18 @@ def numpy_step(problem, eta):
     return step
 
 
-def epoch(problem, batch_size, eta, shuffled=True, seed=1):
+def epoch(problem, batch_size, eta, shuffled=True, seed=1, block_size=1):
+    """fastgd's epoch kernel after drawing its order (a permutation, or runs
+    of ``block_size`` rows with ``block_size > 1``), or in row order."""
     order = np.arange(problem.n_samples, dtype=np.intp)
     coef = np.zeros(problem.n_features)
     intercept = np.zeros(1)
     seeds = iter(range(seed, 10**9))
 
     def run():
-        if shuffled:
+        if shuffled and block_size > 1:
+            _engine.draw_order(order, next(seeds), block_size=block_size)
+        elif shuffled:
             _engine.shuffle(order, next(seeds))
         _engine.stochastic_epoch(
             problem.X, problem.y, coef, intercept, order, batch_size, eta,
@@ -205,14 +212,22 @@ def epoch(problem, batch_size, eta, shuffled=True, seed=1):
     return run
 
 
-def numpy_minibatch_epoch(problem, batch_size, eta, seed=1):
+def numpy_minibatch_epoch(problem, batch_size, eta, seed=1, block_size=1):
+    """The same epoch as a numpy loop; with ``block_size > 1`` it visits the
+    rows in fastgd's block-shuffled order, so its gathers gain the same
+    locality."""
     X, y = problem.X, problem.y
     rng = np.random.default_rng(seed)
     state = {"coef": np.zeros(problem.n_features), "b": 0.0}
+    seeds = iter(range(seed, 10**9))
 
     def run():
         coef, b = state["coef"], state["b"]
-        order = rng.permutation(len(y))
+        if block_size > 1:
+            order = np.empty(len(y), dtype=np.intp)
+            _engine.draw_order(order, next(seeds), block_size=block_size)
+        else:
+            order = rng.permutation(len(y))
         for start in range(0, len(y), batch_size):
             rows = order[start : start + batch_size]
             Xb = X[rows]
@@ -253,12 +268,12 @@ def fastgd_fit_epoch(problem, eta):
     )
 
 
-def fit_epochs(problem, batch_size, eta, epochs, shuffle):
+def fit_epochs(problem, batch_size, eta, epochs, sampling):
     import fastgd
 
     return lambda: fastgd.fit(
         problem.X, problem.y, batch_size=batch_size, eta0=eta, max_iter=epochs,
-        tol=None, shuffle=shuffle, random_state=0,
+        tol=None, sampling=sampling, random_state=0,
     )
 
 
@@ -397,6 +412,11 @@ def main(argv=None):
         floor = floor_seconds(t)
         table.ratio(4, f"  bound: numpy loop / shuffled read of the rows (b={b})",
                     t["numpy"], floor, "no shuffled epoch beats this")
+        t = rounds({"numpy": numpy_minibatch_epoch(f64, b, eta, block_size=BLOCK),
+                    "fastgd": epoch(f64, b, eta, block_size=BLOCK)},
+                   max(5, R // 2), block=2)
+        table.ratio(4, f"  block_shuffle: numpy loop / fastgd epoch, both in runs "
+                    f"of {BLOCK} rows (b={b})", t["numpy"], t["fastgd"], "-")
         if b == 256:
             t = rounds({"numpy": numpy_minibatch_epoch(f64, b, eta),
                         "fastgd": epoch(f64, b, eta, shuffled=False)},
@@ -419,15 +439,18 @@ def main(argv=None):
     # cancels the checks and set-up), so the shuffle runs as it does in a
     # fit: drawn for the next epoch while the current one runs.
     eta32 = common.step_size(f64, 32)
+    samplings = ("reshuffle", "block_shuffle", "sequential")
     t = rounds({
-        f"{mode}{epochs}": fit_epochs(f64, 32, eta32, epochs, mode == "shuffled")
-        for mode in ("shuffled", "sequential")
+        f"{mode}{epochs}": fit_epochs(f64, 32, eta32, epochs, mode)
+        for mode in samplings
         for epochs in (1, 6)
     }, R, block=2)
-    per_epoch = {mode: (t[f"{mode}6"] - t[f"{mode}1"]) / 5
-                 for mode in ("shuffled", "sequential")}
+    per_epoch = {mode: (t[f"{mode}6"] - t[f"{mode}1"]) / 5 for mode in samplings}
     table.ratio(5, "shuffled / sequential mini-batch epoch in fit() (b=32)",
-                per_epoch["shuffled"], per_epoch["sequential"], "<= 3")
+                per_epoch["reshuffle"], per_epoch["sequential"], "<= 3")
+    table.ratio(5, f"  block_shuffle (runs of {BLOCK} rows) / sequential, in fit() "
+                "(b=32)", per_epoch["block_shuffle"], per_epoch["sequential"],
+                "<= 3")
     t = rounds({"shuffled": epoch(f64, 32, eta32),
                 "sequential": epoch(f64, 32, eta32, shuffled=False)}, R)
     table.ratio(5, "  kernel alone, shuffle not overlapped (b=32)",

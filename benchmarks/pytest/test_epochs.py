@@ -1,10 +1,11 @@
 """Groups ``b=1`` ... ``b=4096``: one epoch, fastgd against its baselines.
 
 Every group holds fastgd's shuffled epoch (shuffle included, as ``fit`` runs
-it), its sequential epoch (rows in storage order, the memory system's best
-case) and a one-epoch ``SGDRegressor.fit``; ``b=1`` adds scikit-learn's
-epoch, ``b=8``, ``b=32`` and ``b=256`` the numpy loop, and ``b=32`` the
-PyTorch loop where torch is installed.
+it), its block-shuffled epoch (``sampling="block_shuffle"``), its sequential
+epoch (rows in storage order, the memory system's best case) and a
+one-epoch ``SGDRegressor.fit``; ``b=1`` adds scikit-learn's epoch, ``b=8``,
+``b=32`` and ``b=256`` the numpy loop, and ``b=32`` the PyTorch loop where
+torch is installed.
 """
 
 import numpy as np
@@ -25,6 +26,14 @@ def test_fastgd_shuffled_epoch(benchmark, problem64, batch_size):
     run = fastgd_calls.Epoch(problem64, batch_size)
     run.shuffled()
     benchmark(run.shuffled)
+
+
+@pytest.mark.parametrize("batch_size", BATCH_SIZES)
+def test_fastgd_block_shuffled_epoch(benchmark, problem64, batch_size):
+    _group(benchmark, batch_size)
+    run = fastgd_calls.Epoch(problem64, batch_size)
+    run.block_shuffled()
+    benchmark(run.block_shuffled)
 
 
 @pytest.mark.parametrize("batch_size", BATCH_SIZES)
