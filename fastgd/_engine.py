@@ -225,9 +225,10 @@ def draw_order(order, seed, rows=None, with_replacement=False, block_size=1):
     and ``block_size`` alone.
     """
     rows = _NO_ROWS if rows is None else rows
-    _kernels._draw_order(
-        order, rows, seed, bool(with_replacement), int(block_size)
-    )
+    if block_size > 1 and not with_replacement:
+        _kernels._block_order(order, rows, seed, int(block_size))
+    else:
+        _kernels._draw_order(order, rows, seed, bool(with_replacement))
 
 
 _NO_ROWS = np.empty(0, dtype=np.intp)

@@ -28,7 +28,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 # Reassociation lets LLVM vectorise the row dot product. ``nnan`` and
 # ``ninf`` are left out on purpose: divergence must stay visible as inf/NaN.
@@ -150,17 +150,36 @@ def _loss_and_slope(loss_code, r, epsilon):
     return excess * excess, 2.0 * sign * excess
 
 
-@njit(inline="always", fastmath=_FASTMATH)
-def _four_rows_at_a_time(X, y, weights, w, b, t, first, last, loss_code, epsilon, acc):
-    """Rows ``first`` to ``last`` of target ``t``, four at a time, into ``acc``.
+def _leading_rows(X, y, weights, w, b, t, first, last, loss_code, epsilon, acc):
+    """Rows ``first`` to ``last`` of target ``t`` into ``acc``, as many as
+    the data type's fast path takes; returns ``(next row, sum(g), sum(loss))``.
 
-    The same sums as ``_chunk_residual_sums``'s row loop, with four
-    independent dot products in flight and one load and store of each
-    accumulator per four rows. Returns ``(next row, sum(g), sum(loss))``;
-    the caller adds the last ``(last - first) % 4`` rows. On float32 X
-    this measured about 1.25x faster than one row at a time; on float64,
-    where the pass waits for memory, about 6% slower, so only float32 takes
-    it.
+    The caller's one-row-at-a-time loop adds the rows from ``next row`` on.
+    Only float32 X has a fast path (``_four_rows_at_a_time``): a float32
+    pass is limited by arithmetic, and working on four rows at a time
+    measured about 1.25x faster there. On float64, where the pass waits for
+    memory, the same loop was about 6% slower, so float64 takes no rows
+    here. Chosen when the caller is compiled, so a float64 kernel does not
+    even compile the four-row loop. This plain version, which takes no
+    rows, is what every other dtype compiles and what runs with
+    ``NUMBA_DISABLE_JIT``.
+    """
+    return first, 0.0, 0.0
+
+
+@overload(_leading_rows, inline="always", jit_options={"fastmath": _FASTMATH})
+def _leading_rows_for(X, y, weights, w, b, t, first, last, loss_code, epsilon, acc):
+    if X.dtype == types.float32:
+        return _four_rows_at_a_time
+    return _leading_rows
+
+
+def _four_rows_at_a_time(X, y, weights, w, b, t, first, last, loss_code, epsilon, acc):
+    """The row loop of ``_chunk_residual_sums``, four rows at a time.
+
+    The same sums, with four independent dot products in flight and one
+    load and store of each accumulator per four rows; stops before the
+    last ``(last - first) % 4`` rows.
     """
     weighted = weights.shape[0] > 0
     sum_g = 0.0
@@ -220,14 +239,9 @@ def _chunk_residual_sums(X, y, weights, coef, intercept, loss_code, epsilon, c, 
             acc = partial[c, t]
             b = intercept[t]
             w = coef[t]
-            sum_g = 0.0
-            sum_loss = 0.0
-            rest = first
-            if X.itemsize == 4:
-                # float32: a pass limited by arithmetic, not by memory
-                rest, sum_g, sum_loss = _four_rows_at_a_time(
-                    X, y, weights, w, b, t, first, last, loss_code, epsilon, acc
-                )
+            rest, sum_g, sum_loss = _leading_rows(
+                X, y, weights, w, b, t, first, last, loss_code, epsilon, acc
+            )
             for i in range(rest, last):
                 r = b - y[i, t]
                 for j in range(n_features):
@@ -602,17 +616,15 @@ def _shuffle(order, seed):
 
 
 @njit(cache=True, nogil=True)
-def _draw_order(order, rows, seed, with_replacement, block_size):
+def _draw_order(order, rows, seed, with_replacement):
     """Overwrite ``order`` with a random visiting order drawn from ``seed``.
 
     The candidates are the indices in ``rows``, or all of
     ``0 .. len(order) - 1`` when ``rows`` is empty. Without replacement
     ``order`` becomes a uniformly random permutation of the candidates
-    (``len(rows) == len(order)`` then), or with ``block_size > 1`` a
-    block-shuffled order (see ``_block_order``); with replacement each
-    entry is a candidate drawn uniformly and independently. The result
-    depends on ``seed``, ``rows`` and ``block_size`` alone, not on what
-    ``order`` held.
+    (``len(rows) == len(order)`` then); with replacement each entry is a
+    candidate drawn uniformly and independently. The result depends on
+    ``seed`` and ``rows`` alone, not on what ``order`` held.
     """
     n_visits = order.shape[0]
     subset = rows.shape[0] > 0
@@ -623,9 +635,6 @@ def _draw_order(order, rows, seed, with_replacement, block_size):
             state, z = _splitmix64(state)
             j = np.intp(z % np.uint64(n_candidates))
             order[k] = rows[j] if subset else j
-        return
-    if block_size > 1:
-        _block_order(order, rows, seed, block_size)
         return
     for k in range(n_visits):
         order[k] = rows[k] if subset else k
@@ -645,7 +654,8 @@ def _block_order(order, rows, seed, block_size):
     the whole circle, every position of ``order`` holds each candidate with
     probability ``1 / n``: a batch's expected gradient is the full one.
     Consecutive rows of X are read together, which the memory system
-    serves several times faster than rows scattered at random.
+    serves several times faster than rows scattered at random. The result
+    depends on ``seed``, ``rows`` and ``block_size`` alone.
     """
     n = order.shape[0]
     subset = rows.shape[0] > 0

@@ -52,7 +52,7 @@ def test_float32_pass_matches_reference_for_every_loss(loss, weighted, n_samples
     rng = np.random.default_rng(n_samples)
     X = rng.standard_normal((n_samples, 5)).astype(np.float32)
     y = rng.standard_normal((n_samples, 2)).astype(np.float32)
-    coef = rng.standard_normal((2, 5)).astype(np.float32)
+    coef = rng.standard_normal((2, 5))  # float64, as the kernels keep it
     intercept = np.array([0.3, -0.2])
     weights = rng.uniform(0.0, 2.0, n_samples) if weighted else NO_WEIGHTS
     out = np.empty((2, 7))
