@@ -143,34 +143,57 @@ def test_batch_gradient_variance_grows_by_the_design_effect(arrangement):
     assert measured == pytest.approx(predicted, rel=0.15)
 
 
-def test_block_shuffle_fits_use_block_orders(problem):
+def _orders_of_a_fit(monkeypatch, X, y, params, sample_weight=None):
+    """The index arrays a fit hands to the epoch kernel, one per epoch."""
+    seen = []
+    epoch = _engine.stochastic_epoch
+
+    def spy(X, y, coef, intercept, order, *args, **kwargs):
+        seen.append(order.copy())
+        return epoch(X, y, coef, intercept, order, *args, **kwargs)
+
+    monkeypatch.setattr(_engine, "stochastic_epoch", spy)
+    model = SGDRegressor(**params).fit(X, y, sample_weight=sample_weight)
+    return model, seen
+
+
+def test_fit_visits_rows_in_block_orders(monkeypatch, problem):
+    X, y = problem
+    params = dict(batch_size=8, eta0=0.01, max_iter=3, tol=None, random_state=2,
+                  sampling="block_shuffle", block_size=16)
+    _, orders = _orders_of_a_fit(monkeypatch, X, y, params)
+    assert len(orders) == 3
+    for order in orders:
+        assert _is_block_order(order, len(X), 16)
+    # a new order every epoch
+    assert not np.array_equal(orders[0], orders[1])
+
+
+def test_block_size_changes_nothing_else(problem):
     X, y = problem
     params = dict(batch_size=8, eta0=0.01, max_iter=3, tol=None, random_state=2)
     plain = SGDRegressor(**params).fit(X, y)
+    # runs of one row are the plain permutation, bit for bit
     one = SGDRegressor(**params, sampling="block_shuffle", block_size=1).fit(X, y)
-    blocks = SGDRegressor(**params, sampling="block_shuffle").fit(X, y)
     np.testing.assert_array_equal(one.coef_, plain.coef_)
-    assert not np.array_equal(blocks.coef_, plain.coef_)
     # block_size means nothing to the other samplings
     other = SGDRegressor(**params, block_size=4).fit(X, y)
     np.testing.assert_array_equal(other.coef_, plain.coef_)
 
 
-def test_block_shuffle_partial_fit_calls_equal_one_fit(problem):
+def test_block_shuffle_leaves_held_out_rows_out(monkeypatch, problem):
     X, y = problem
-    params = dict(batch_size=16, sampling="block_shuffle", block_size=8,
-                  eta0=0.02, random_state=4)
-    whole = SGDRegressor(**params, max_iter=4, tol=None).fit(X, y)
-    pieces = SGDRegressor(**params)
-    for _ in range(4):
-        pieces.partial_fit(X, y)
-    np.testing.assert_array_equal(pieces.coef_, whole.coef_)
+    weights = np.ones(len(X))
+    weights[::7] = 0.0  # rows of weight 0 take no part in the orders either
+    params = dict(batch_size=8, sampling="block_shuffle", block_size=8,
+                  early_stopping=True, validation_fraction=0.2, eta0=0.01,
+                  max_iter=30, random_state=0)
+    model, seen = _orders_of_a_fit(monkeypatch, X, y, params, weights)
 
-
-def test_block_shuffle_with_early_stopping_keeps_held_out_rows_out(problem):
-    X, y = problem
-    model = SGDRegressor(batch_size=8, sampling="block_shuffle", block_size=8,
-                         early_stopping=True, validation_fraction=0.2,
-                         eta0=0.01, max_iter=30, random_state=0).fit(X, y)
+    train = np.sort(seen[0])
+    assert len(train) < 0.8 * len(X) and not np.any(weights[train] == 0)
+    for order in seen:
+        np.testing.assert_array_equal(np.sort(order), train)
+        assert _is_block_order(np.searchsorted(train, order), len(train), 8)
     coef, _ = reference.lstsq(X, y)
     np.testing.assert_allclose(model.coef_, coef, atol=0.05)

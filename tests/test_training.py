@@ -39,10 +39,12 @@ def test_starting_point_of_the_wrong_size_is_refused(problem):
 
 @pytest.mark.parametrize("batch_size", [None, 1, 16])
 @pytest.mark.parametrize("learning_rate", ["constant", "invscaling"])
-def test_partial_fit_calls_equal_one_fit(batch_size, learning_rate, problem):
+@pytest.mark.parametrize("sampling", ["reshuffle", "block_shuffle"])
+def test_partial_fit_calls_equal_one_fit(batch_size, learning_rate, sampling,
+                                         problem):
     X, y = problem
     params = dict(batch_size=batch_size, learning_rate=learning_rate,
-                  eta0=0.05, random_state=4)
+                  sampling=sampling, block_size=8, eta0=0.05, random_state=4)
     whole = SGDRegressor(**params, max_iter=6, tol=None).fit(X, y)
     pieces = SGDRegressor(**params)
     for _ in range(6):
