@@ -16,6 +16,8 @@ n_features), ``intercept`` of shape (n_targets,); sums, losses, norms and
 averages then gain a leading target axis where they have one per target.
 """
 
+import operator
+
 import numpy as np
 
 from . import _kernels
@@ -225,8 +227,12 @@ def draw_order(order, seed, rows=None, with_replacement=False, block_size=1):
     and ``block_size`` alone.
     """
     rows = _NO_ROWS if rows is None else rows
+    # A run longer than the order is the whole order; clamping here also
+    # keeps a huge ``block_size`` (up to any Python int) from overflowing
+    # the kernel's int64 arithmetic.
+    block_size = min(operator.index(block_size), max(order.shape[0], 1))
     if block_size > 1 and not with_replacement:
-        _kernels._block_order(order, rows, seed, int(block_size))
+        _kernels._block_order(order, rows, seed, block_size)
     else:
         _kernels._draw_order(order, rows, seed, bool(with_replacement))
 

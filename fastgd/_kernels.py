@@ -662,6 +662,7 @@ def _block_order(order, rows, seed, block_size):
     state = np.uint64(seed)
     state, z = _splitmix64(state)
     offset = np.intp(z % np.uint64(n))
+    block_size = min(block_size, n)  # callers clamp too; no overflow below
     n_blocks = (n + block_size - 1) // block_size
     blocks = np.arange(n_blocks)
     _shuffle(blocks, np.int64(state))

@@ -181,6 +181,24 @@ def test_block_size_changes_nothing_else(problem):
     np.testing.assert_array_equal(other.coef_, plain.coef_)
 
 
+@pytest.mark.parametrize("huge", [2**62, 2**63 - 1, 2**63, 10**30,
+                                  np.uint64(2**64 - 1)])
+def test_runs_longer_than_the_data_are_the_whole_data(problem, huge):
+    # A run can hold at most every row: any longer block_size, even one past
+    # int64, draws the order block_size == n draws (one rotation of 0..n-1).
+    n = 300
+    np.testing.assert_array_equal(_block_order(n, 4, huge),
+                                  _block_order(n, 4, n))
+    assert _is_block_order(_block_order(n, 4, huge), n, n)
+
+    X, y = problem
+    params = dict(batch_size=8, eta0=0.01, max_iter=3, tol=None,
+                  random_state=2, sampling="block_shuffle")
+    whole = SGDRegressor(**params, block_size=len(X)).fit(X, y)
+    model = SGDRegressor(**params, block_size=huge).fit(X, y)
+    np.testing.assert_array_equal(model.coef_, whole.coef_)
+
+
 def test_block_shuffle_leaves_held_out_rows_out(monkeypatch, problem):
     X, y = problem
     weights = np.ones(len(X))
