@@ -94,9 +94,10 @@ default="constant"
         ``"reshuffle"`` on data larger than the cache, at a statistical
         price: each row is still visited once per epoch and each batch's
         expected gradient is still the full one, but the rows of a run are
-        not independent draws. When neighbouring rows are alike (data
-        sorted by time, target or group), a batch's gradient is noisier,
-        by up to ``block_size`` times in variance, and with
+        not independent draws. A batch's gradient variance is scaled by
+        the runs' design effect: about 1 for rows in no particular order,
+        up to ``block_size`` when neighbouring rows are alike (data sorted
+        by time, target or group), below 1 when they alternate. With
         ``batch_size < block_size`` consecutive steps see similar rows.
         Use it on data in no particular order, or shuffle the rows once
         beforehand.
