@@ -98,7 +98,8 @@ default="constant"
         the runs' design effect: about 1 for rows in no particular order,
         up to ``block_size`` when neighbouring rows are alike (data sorted
         by time, target or group), below 1 when they alternate. With
-        ``batch_size < block_size`` consecutive steps see similar rows.
+        ``batch_size < block_size``, consecutive steps see neighbouring
+        rows.
         Use it on data in no particular order, or shuffle the rows once
         beforehand.
     block_size : int, default=16
