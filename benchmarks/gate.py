@@ -77,6 +77,9 @@ def measure():
     intercept = np.zeros(1)
     order = np.arange(n_samples, dtype=np.intp)
     _engine.shuffle(order, 12345)
+    # the order of sampling="block_shuffle": runs of 16 neighbouring rows
+    block_order = np.empty(n_samples, dtype=np.intp)
+    _engine.draw_order(block_order, 12345, block_size=16)
     eta = 1e-4
 
     def numpy_step():
@@ -86,9 +89,9 @@ def measure():
     def fastgd_step():
         _engine.full_batch_step(X, y, coef, intercept, eta, 0, True)
 
-    def epoch(batch_size):
+    def epoch(batch_size, rows=order):
         return lambda: _engine.stochastic_epoch(
-            X, y, coef, intercept, order, batch_size, eta, 0, 1.0, True
+            X, y, coef, intercept, rows, batch_size, eta, 0, 1.0, True
         )
 
     previous = numba.get_num_threads()
@@ -102,6 +105,7 @@ def measure():
                     "step": fastgd_step,
                     "sgd": epoch(1),
                     "minibatch": epoch(32),
+                    "blocks": epoch(32, block_order),
                 }
             )
     finally:
@@ -112,6 +116,7 @@ def measure():
         "full-batch step / numpy step": t["step"] / t["numpy"],
         "SGD epoch (b=1, shuffled) / read of X": t["sgd"] / t["read"],
         "mini-batch epoch (b=32, shuffled) / read of X": t["minibatch"] / t["read"],
+        "mini-batch epoch (b=32, block-shuffled) / read of X": t["blocks"] / t["read"],
     }
 
 

@@ -655,14 +655,14 @@ def _block_order(order, rows, seed, block_size):
     probability ``1 / n``: a batch's expected gradient is the full one.
     Consecutive rows of X are read together, which the memory system
     serves several times faster than rows scattered at random. The result
-    depends on ``seed``, ``rows`` and ``block_size`` alone.
+    depends on ``seed``, ``rows`` and ``block_size`` alone; ``block_size``
+    is between 1 and ``n`` (``_engine.draw_order`` clamps it).
     """
     n = order.shape[0]
     subset = rows.shape[0] > 0
     state = np.uint64(seed)
     state, z = _splitmix64(state)
     offset = np.intp(z % np.uint64(n))
-    block_size = min(block_size, n)  # callers clamp too; no overflow below
     n_blocks = (n + block_size - 1) // block_size
     blocks = np.arange(n_blocks)
     _shuffle(blocks, np.int64(state))

@@ -90,8 +90,9 @@ default="constant"
         ``"sequential"`` visits the rows in order. ``"block_shuffle"``
         draws, every epoch, a random order of runs of ``block_size``
         neighbouring rows (cut at a random offset), so the rows of X are
-        read in stretches; an epoch then runs about twice as fast as with
-        ``"reshuffle"`` on data larger than the cache, at a statistical
+        read in stretches; on data larger than the cache an epoch then
+        takes well under the time of a ``"reshuffle"`` one (0.6 of it at
+        b = 32 on 1,000,000 x 32 float64, see the README), at a statistical
         price: each row is still visited once per epoch and each batch's
         expected gradient is still the full one, but the rows of a run are
         not independent draws. A batch's gradient variance is scaled by
@@ -104,8 +105,9 @@ default="constant"
         beforehand.
     block_size : int, default=16
         Rows per run for ``sampling="block_shuffle"`` (ignored otherwise);
-        1 gives a plain permutation. 16 rows of 32 float64 features are
-        one 4 KiB page.
+        1 gives a plain permutation, and a value of at least the number of
+        training rows one run: the rows in storage order from a random
+        start. 16 rows of 32 float64 features fill 4 KiB, a memory page.
     random_state : int, numpy Generator or RandomState, or None, default=None
         Seed of the row shuffling. A fixed value gives identical coefficients
         on every run and at every thread count.

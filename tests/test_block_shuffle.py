@@ -43,8 +43,9 @@ def _is_block_order(positions, n, block_size):
     return False
 
 
-@pytest.mark.parametrize("n, block_size", [(10, 4), (64, 16), (300, 16), (7, 7),
-                                           (5, 16), (1, 3)])
+@pytest.mark.parametrize(
+    "n, block_size", [(10, 4), (64, 16), (300, 16), (7, 7), (5, 16), (1, 3)]
+)
 @pytest.mark.parametrize("seed", [0, 1, 12345])
 def test_every_row_once_in_runs_of_block_size(n, block_size, seed):
     order = _block_order(n, seed, block_size)
@@ -175,8 +176,15 @@ def _orders_of_a_fit(monkeypatch, X, y, params, sample_weight=None):
 
 def test_fit_visits_rows_in_block_orders(monkeypatch, problem):
     X, y = problem
-    params = dict(batch_size=8, eta0=0.01, max_iter=3, tol=None, random_state=2,
-                  sampling="block_shuffle", block_size=16)
+    params = dict(
+        batch_size=8,
+        eta0=0.01,
+        max_iter=3,
+        tol=None,
+        random_state=2,
+        sampling="block_shuffle",
+        block_size=16,
+    )
     _, orders = _orders_of_a_fit(monkeypatch, X, y, params)
     assert len(orders) == 3
     for order in orders:
@@ -197,19 +205,25 @@ def test_block_size_changes_nothing_else(problem):
     np.testing.assert_array_equal(other.coef_, plain.coef_)
 
 
-@pytest.mark.parametrize("huge", [2**62, 2**63 - 1, 2**63, 10**30,
-                                  np.uint64(2**64 - 1)])
+@pytest.mark.parametrize(
+    "huge", [2**62, 2**63 - 1, 2**63, 10**30, np.uint64(2**64 - 1)]
+)
 def test_runs_longer_than_the_data_are_the_whole_data(problem, huge):
     # A run can hold at most every row: any longer block_size, even one past
     # int64, draws the order block_size == n draws (one rotation of 0..n-1).
     n = 300
-    np.testing.assert_array_equal(_block_order(n, 4, huge),
-                                  _block_order(n, 4, n))
+    np.testing.assert_array_equal(_block_order(n, 4, huge), _block_order(n, 4, n))
     assert _is_block_order(_block_order(n, 4, huge), n, n)
 
     X, y = problem
-    params = dict(batch_size=8, eta0=0.01, max_iter=3, tol=None,
-                  random_state=2, sampling="block_shuffle")
+    params = dict(
+        batch_size=8,
+        eta0=0.01,
+        max_iter=3,
+        tol=None,
+        random_state=2,
+        sampling="block_shuffle",
+    )
     whole = SGDRegressor(**params, block_size=len(X)).fit(X, y)
     model = SGDRegressor(**params, block_size=huge).fit(X, y)
     np.testing.assert_array_equal(model.coef_, whole.coef_)
@@ -219,9 +233,16 @@ def test_block_shuffle_leaves_held_out_rows_out(monkeypatch, problem):
     X, y = problem
     weights = np.ones(len(X))
     weights[::7] = 0.0  # rows of weight 0 take no part in the orders either
-    params = dict(batch_size=8, sampling="block_shuffle", block_size=8,
-                  early_stopping=True, validation_fraction=0.2, eta0=0.01,
-                  max_iter=30, random_state=0)
+    params = dict(
+        batch_size=8,
+        sampling="block_shuffle",
+        block_size=8,
+        early_stopping=True,
+        validation_fraction=0.2,
+        eta0=0.01,
+        max_iter=30,
+        random_state=0,
+    )
     model, seen = _orders_of_a_fit(monkeypatch, X, y, params, weights)
 
     train = np.sort(seen[0])
