@@ -91,18 +91,17 @@ default="constant"
         draws, every epoch, a random order of runs of ``block_size``
         neighbouring rows (cut at a random offset), so the rows of X are
         read in stretches; on data larger than the cache an epoch then
-        takes well under the time of a ``"reshuffle"`` one (0.6 of it at
-        b = 32 on 1,000,000 x 32 float64, see the README), at a statistical
-        price: each row is still visited once per epoch and each batch's
-        expected gradient is still the full one, but the rows of a run are
-        not independent draws. A batch's gradient variance is scaled by
-        the runs' design effect: about 1 for rows in no particular order,
-        up to ``block_size`` when neighbouring rows are alike (data sorted
-        by time, target or group), below 1 when they alternate. With
-        ``batch_size < block_size``, consecutive steps see neighbouring
-        rows.
-        Use it on data in no particular order, or shuffle the rows once
-        beforehand.
+        takes well under the time of a ``"reshuffle"`` one (0.5 to 0.6 of
+        it at b = 32 on 1,000,000 x 32 float64, see the README), at a
+        statistical price: each row is still visited once per epoch and
+        each batch's expected gradient is still the full one, but the rows
+        of a run are not independent draws. A batch's gradient variance
+        is scaled by the runs' design effect: about 1 for rows in no
+        particular order, up to ``block_size`` when neighbouring rows are
+        alike (data sorted by time, target or group), below 1 when they
+        alternate. With ``batch_size < block_size``, consecutive steps see
+        neighbouring rows. Use it on data in no particular order, or
+        shuffle the rows once beforehand.
     block_size : int, default=16
         Rows per run for ``sampling="block_shuffle"`` (ignored otherwise);
         1 gives a plain permutation, and a value of at least the number of
