@@ -190,3 +190,15 @@ def test_targets_script_measures_every_target(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = [line.split("|")[1].strip() for line in table.read_text().splitlines()[2:]]
     assert set(rows) == {str(target) for target in range(1, 9)}
+
+
+def test_float32_calls_script_runs(tmp_path):
+    # benchmarks/float32_calls.py backs the README's text on target 2; a
+    # tiny run checks that it still runs against the current kernels
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "float32_calls.py"),
+         "--n", "3000", "--calls", "3"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "float64 step / float32 step, median per call" in done.stdout
