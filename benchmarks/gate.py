@@ -9,10 +9,13 @@ Absolute times on a shared machine swing by 2x from one minute to the next,
 so the gate never compares a time with a number. It times fastgd's kernels
 and two baselines on the same arrays in the same process, one thread each
 (a descheduled second thread can stall a parallel region 30x), and takes
-the best of several interleaved repeats. Each ratio must stay under its limit in
-``gate_limits.json``; ``--write`` sets every limit to ``LIMIT_FACTOR`` times
-the median ratio of several rounds measured now. A ratio over its limit is measured again, up to
-``ATTEMPTS`` times, before the gate fails.
+the best of several interleaved repeats. Each ratio must stay under its
+limit in ``gate_limits.json``; ``--write`` sets every limit to
+``LIMIT_FACTOR`` times the median ratio of several rounds measured now. A
+ratio over its limit is measured again, up to ``ATTEMPTS`` times, before the
+gate fails. The limits file must name exactly the ratios measured: a ratio
+without a limit, or a limit for a ratio no longer measured, stops the gate
+with an error rather than going unchecked.
 
 The baselines: one streaming read of X (``X.sum()``), the memory floor of
 any full pass, and numpy's two-BLAS-call gradient step. A user who copies
@@ -128,7 +131,14 @@ def check(limits, attempts=ATTEMPTS, report=print):
     """
     best = {}
     for attempt in range(1, attempts + 1):
-        for name, value in measure().items():
+        measured = measure()
+        if set(measured) != set(limits):
+            raise ValueError(
+                "the limits file does not match the ratios measured: no limit "
+                f"for {sorted(set(measured) - set(limits))}, no measurement "
+                f"for {sorted(set(limits) - set(measured))}; run --write"
+            )
+        for name, value in measured.items():
             best[name] = min(value, best.get(name, np.inf))
         failing = [name for name in limits if best[name] > limits[name]]
         if not failing:

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 from numba import njit
 from numba.core.errors import NumbaPerformanceWarning
 
@@ -175,6 +176,21 @@ def test_committed_gate_limits_cover_every_ratio(monkeypatch):
     monkeypatch.setattr(gate, "REPEATS", 1)
     limits = json.loads(gate.LIMITS_FILE.read_text())["limits"]
     assert set(gate.measure()) == set(limits)
+
+
+def test_gate_refuses_limits_that_do_not_match_the_ratios(monkeypatch):
+    # a ratio without a limit would go unchecked, a stale limit would
+    # never be measured: both stop the gate with an error naming them
+    gate = _load_gate()
+    monkeypatch.setattr(gate, "N_SAMPLES", 2_000)
+    monkeypatch.setattr(gate, "REPEATS", 1)
+    limits = json.loads(gate.LIMITS_FILE.read_text())["limits"]
+    missing = dict(list(limits.items())[1:])
+    with pytest.raises(ValueError, match="no limit for .*full-batch step"):
+        gate.check(missing, report=lambda *args: None)
+    stale = {**limits, "a ratio no longer measured": 1.0}
+    with pytest.raises(ValueError, match="no measurement for .*no longer"):
+        gate.check(stale, report=lambda *args: None)
 
 
 def test_targets_script_measures_every_target(tmp_path):
