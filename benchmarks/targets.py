@@ -23,7 +23,9 @@ import warnings
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 import common
 from fastgd import _engine
@@ -107,7 +109,9 @@ class Table:
 
 # Floors that no kernel can beat, for the targets that are not met: how
 # fast X can be read at all, in order by all threads, or row by row in a
-# shuffled order (with the same prefetching as fastgd's epoch kernel).
+# shuffled order (with the same prefetching as fastgd's epoch kernel) on
+# one thread, on all threads, or on two threads that share each batch and
+# wait for each other after it, as a two-core mini-batch epoch would.
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -164,6 +168,89 @@ def parallel_shuffled_read(X, y, order):
     return partial.sum()
 
 
+@intrinsic
+def _load_acquire(typingctx, array, index):
+    """``array[index]`` (int64), loaded with acquire ordering.
+
+    The load is atomic, so the compiler cannot hoist it out of a spin loop,
+    and no later read moves before it.
+    """
+    sig = types.int64(array, index)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        ary = context.make_array(array_type)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, array_type, ary, [args[1]])
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def _store_release(typingctx, array, index, value):
+    """``array[index] = value`` (int64), stored with release ordering."""
+    sig = types.void(array, index, value)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        ary = context.make_array(array_type)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, array_type, ary, [args[1]])
+        builder.store_atomic(args[2], ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def two_core_batched_read(X, y, order, batch_size, progress):
+    """The rows of X in the order given, each batch split over two threads
+    that wait for each other after every batch.
+
+    The floor of an epoch whose two cores share each batch's rows and
+    exchange their sums before the next update: only the reads and one
+    synchronisation per batch, none of the arithmetic. ``progress`` is a
+    zeroed int64 array of 32 entries (each thread's batch counter on its own
+    cache line). Needs two threads: with one, the first would wait forever.
+    """
+    n_visits = order.shape[0]
+    n_batches = (n_visits + batch_size - 1) // batch_size
+    half = (batch_size + 1) // 2
+    # prefetch the row this thread reads as many batches ahead as it takes
+    # to be PREFETCH_DISTANCE of its own rows ahead
+    ahead = batch_size * ((PREFETCH_DISTANCE + half - 1) // half)
+    totals = np.zeros(2)
+    for t in prange(2):
+        other = 1 - t
+        total = 0.0
+        for k in range(n_batches):
+            first = k * batch_size + t * half
+            last = min(k * batch_size + min((t + 1) * half, batch_size), n_visits)
+            for p in range(first, last):
+                if p + ahead < n_visits:
+                    _prefetch_row(X, y, order[p + ahead])
+                i = order[p]
+                total += y[i]
+                for j in range(X.shape[1]):
+                    total += X[i, j]
+            _store_release(progress, 16 * t, np.int64(k + 1))
+            while _load_acquire(progress, 16 * other) < k + 1:
+                pass
+        totals[t] = total
+    return totals.sum()
+
+
+def two_core_floor(X, y, order, batch_size):
+    """``two_core_batched_read`` to time, or nothing with fewer than 2 threads."""
+    if numba.get_num_threads() < 2:
+        return {}
+
+    def run():
+        progress = np.zeros(32, dtype=np.int64)
+        return two_core_batched_read(X, y, order, batch_size, progress)
+
+    return {"floor, 2 cores, per batch": run}
+
+
 def shuffled_floor(X, y, order):
     """The shuffled reads on one thread and on all threads, to time."""
     return {"floor, 1 thread": lambda: shuffled_read(X, y, order),
@@ -171,8 +258,9 @@ def shuffled_floor(X, y, order):
 
 
 def floor_seconds(times):
-    """Per round, the faster of the two reads ``shuffled_floor`` timed."""
-    return np.minimum(times["floor, 1 thread"], times["floor, all threads"])
+    """Per round, the fastest of the reads timed (every name "floor, ...")."""
+    floors = [seconds for name, seconds in times.items() if name.startswith("floor, ")]
+    return np.minimum.reduce(floors)
 
 
 def full_batch(problem, eta):
@@ -414,7 +502,9 @@ def main(argv=None):
         eta = common.step_size(f64, b)
         t = rounds({"numpy": numpy_minibatch_epoch(f64, b, eta),
                     "fastgd": epoch(f64, b, eta),
-                    **shuffled_floor(f64.X, f64.y, order)}, max(5, R // 2), block=2)
+                    **shuffled_floor(f64.X, f64.y, order),
+                    **two_core_floor(f64.X, f64.y, order, b)},
+                   max(5, R // 2), block=2)
         table.ratio(4, f"numpy loop / fastgd mini-batch epoch (b={b})",
                     t["numpy"], t["fastgd"], ">= 10")
         floor = floor_seconds(t)
@@ -424,6 +514,10 @@ def main(argv=None):
         # rows on that one core can beat only this
         table.ratio(4, f"  bound on one core: numpy loop / one-core read (b={b})",
                     t["numpy"], t["floor, 1 thread"], "no one-core epoch beats this")
+        if "floor, 2 cores, per batch" in t:
+            table.ratio(4, f"  two cores, in step per batch: numpy loop / their "
+                        f"read (b={b})", t["numpy"], t["floor, 2 cores, per batch"],
+                        "no two-core epoch beats this")
         t = rounds({"numpy": numpy_minibatch_epoch(f64, b, eta, block_size=BLOCK),
                     "fastgd": epoch(f64, b, eta, block_size=BLOCK)},
                    max(5, R // 2), block=2)
