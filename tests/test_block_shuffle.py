@@ -174,17 +174,13 @@ def _orders_of_a_fit(monkeypatch, X, y, params, sample_weight=None):
     return model, seen
 
 
+# three epochs of b = 8, the fit the tests below watch or compare
+SHORT_FIT = dict(batch_size=8, eta0=0.01, max_iter=3, tol=None, random_state=2)
+
+
 def test_fit_visits_rows_in_block_orders(monkeypatch, problem):
     X, y = problem
-    params = dict(
-        batch_size=8,
-        eta0=0.01,
-        max_iter=3,
-        tol=None,
-        random_state=2,
-        sampling="block_shuffle",
-        block_size=16,
-    )
+    params = dict(SHORT_FIT, sampling="block_shuffle", block_size=16)
     _, orders = _orders_of_a_fit(monkeypatch, X, y, params)
     assert len(orders) == 3
     for order in orders:
@@ -195,7 +191,7 @@ def test_fit_visits_rows_in_block_orders(monkeypatch, problem):
 
 def test_block_size_changes_nothing_else(problem):
     X, y = problem
-    params = dict(batch_size=8, eta0=0.01, max_iter=3, tol=None, random_state=2)
+    params = SHORT_FIT
     plain = SGDRegressor(**params).fit(X, y)
     # runs of one row are the plain permutation, bit for bit
     one = SGDRegressor(**params, sampling="block_shuffle", block_size=1).fit(X, y)
@@ -216,14 +212,7 @@ def test_runs_longer_than_the_data_are_the_whole_data(problem, huge):
     assert _is_block_order(_block_order(n, 4, huge), n, n)
 
     X, y = problem
-    params = dict(
-        batch_size=8,
-        eta0=0.01,
-        max_iter=3,
-        tol=None,
-        random_state=2,
-        sampling="block_shuffle",
-    )
+    params = dict(SHORT_FIT, sampling="block_shuffle")
     whole = SGDRegressor(**params, block_size=len(X)).fit(X, y)
     model = SGDRegressor(**params, block_size=huge).fit(X, y)
     np.testing.assert_array_equal(model.coef_, whole.coef_)
