@@ -34,6 +34,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from fastgd import _engine
+from fastgd._train import DEFAULTS
 
 LIMITS_FILE = Path(__file__).with_name("gate_limits.json")
 
@@ -80,9 +81,9 @@ def measure():
     intercept = np.zeros(1)
     order = np.arange(n_samples, dtype=np.intp)
     _engine.shuffle(order, 12345)
-    # the order of sampling="block_shuffle": runs of 16 neighbouring rows
+    # the order of sampling="block_shuffle" with its default run length
     block_order = np.empty(n_samples, dtype=np.intp)
-    _engine.draw_order(block_order, 12345, block_size=16)
+    _engine.draw_order(block_order, 12345, block_size=DEFAULTS["block_size"])
     eta = 1e-4
 
     def numpy_step():

@@ -168,6 +168,12 @@ def parallel_shuffled_read(X, y, order):
     return partial.sum()
 
 
+def _element_pointer(context, builder, array_type, array, index):
+    """LLVM pointer to ``array[index]`` of a 1-D array, for the intrinsics."""
+    ary = context.make_array(array_type)(context, builder, array)
+    return cgutils.get_item_pointer(context, builder, array_type, ary, [index])
+
+
 @intrinsic
 def _load_acquire(typingctx, array, index):
     """``array[index]`` (int64), loaded with acquire ordering.
@@ -178,9 +184,7 @@ def _load_acquire(typingctx, array, index):
     sig = types.int64(array, index)
 
     def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        ary = context.make_array(array_type)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, array_type, ary, [args[1]])
+        ptr = _element_pointer(context, builder, signature.args[0], *args)
         return builder.load_atomic(ptr, "acquire", 8)
 
     return sig, codegen
@@ -192,9 +196,7 @@ def _store_release(typingctx, array, index, value):
     sig = types.void(array, index, value)
 
     def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        ary = context.make_array(array_type)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, array_type, ary, [args[1]])
+        ptr = _element_pointer(context, builder, signature.args[0], *args[:2])
         builder.store_atomic(args[2], ptr, "release", 8)
         return context.get_dummy_value()
 

@@ -191,13 +191,12 @@ def test_fit_visits_rows_in_block_orders(monkeypatch, problem):
 
 def test_block_size_changes_nothing_else(problem):
     X, y = problem
-    params = SHORT_FIT
-    plain = SGDRegressor(**params).fit(X, y)
+    plain = SGDRegressor(**SHORT_FIT).fit(X, y)
     # runs of one row are the plain permutation, bit for bit
-    one = SGDRegressor(**params, sampling="block_shuffle", block_size=1).fit(X, y)
+    one = SGDRegressor(**SHORT_FIT, sampling="block_shuffle", block_size=1).fit(X, y)
     np.testing.assert_array_equal(one.coef_, plain.coef_)
     # block_size means nothing to the other samplings
-    other = SGDRegressor(**params, block_size=4).fit(X, y)
+    other = SGDRegressor(**SHORT_FIT, block_size=4).fit(X, y)
     np.testing.assert_array_equal(other.coef_, plain.coef_)
 
 
