@@ -218,3 +218,20 @@ def test_float32_calls_script_runs(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "float64 step / float32 step, median per call" in done.stdout
+
+
+def test_asv_can_import_every_benchmark_module(tmp_path):
+    # asv imports each module of the benchmarks package by its package name
+    # (benchmarks.targets, ...), not as the scripts they also are; a script
+    # importing a sibling by its bare name must still import that way
+    code = textwrap.dedent(f"""
+        import importlib, pkgutil, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import benchmarks
+        for module in pkgutil.iter_modules(benchmarks.__path__):
+            importlib.import_module("benchmarks." + module.name)
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
