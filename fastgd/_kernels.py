@@ -108,6 +108,54 @@ def _prefetch(typingctx, array, index, byte_offset):
     return sig, codegen
 
 
+def _element_pointer(context, builder, array_type, array, index):
+    """LLVM pointer to ``array[index]`` of a 1-D array, for the intrinsics."""
+    ary = context.make_array(array_type)(context, builder, array)
+    return cgutils.get_item_pointer(context, builder, array_type, ary, [index])
+
+
+@intrinsic
+def _load_acquire(typingctx, array, index):
+    """``array[index]`` (an 8-byte int or float), loaded with acquire ordering.
+
+    The load is atomic, so the compiler cannot hoist it out of a spin loop,
+    and no later memory access moves before it: what the other thread wrote
+    before its ``_store_release`` of this value is visible after it.
+    """
+    sig = array.dtype(array, index)
+
+    def codegen(context, builder, signature, args):
+        ptr = _element_pointer(context, builder, signature.args[0], *args)
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def _store_release(typingctx, array, index, value):
+    """``array[index] = value`` (8 bytes), stored with release ordering."""
+    sig = types.void(array, index, array.dtype)
+
+    def codegen(context, builder, signature, args):
+        ptr = _element_pointer(context, builder, signature.args[0], *args[:2])
+        builder.store_atomic(args[2], ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _fetch_add(typingctx, array, index, value):
+    """Atomically add ``value`` to ``array[index]`` (int64); return the old value."""
+    sig = types.int64(array, index, types.int64)
+
+    def codegen(context, builder, signature, args):
+        ptr = _element_pointer(context, builder, signature.args[0], *args[:2])
+        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
+
+    return sig, codegen
+
+
 @njit(inline="always")
 def _prefetch_row(X, y, i):
     """Ask for every cache line of row ``i`` of ``X``, and for ``y[i, 0]``.
@@ -384,6 +432,97 @@ def _average(average, coef, intercept, k):
     average[n_features] += (intercept - average[n_features]) * share
 
 
+_FLOAT64_MAX = np.finfo(np.float64).max
+
+
+@njit(inline="always")
+def _is_finite(value):
+    """Whether the float ``value`` is neither infinite nor NaN.
+
+    Written as a comparison because Numba's ``np.isfinite`` tests
+    ``value - value``, which these kernels' fastmath flags let LLVM fold to
+    zero: an overflowing epoch then ran to its end (seen on numba 0.68).
+    """
+    return abs(value) <= _FLOAT64_MAX
+
+
+@njit(inline="always")
+def _half_batch(X, y, weights, w, b, order, first, last, ahead, loss_code, epsilon, out):
+    """Sums over the rows ``order[first:last]`` at ``w``, ``b``, into ``out``.
+
+    ``out[:n_features]`` gets ``X^T g``, ``out[n_features]`` ``sum(g)`` and
+    ``out[n_features + 1]`` the summed loss, ``g`` being each row's loss
+    slope (times its weight when ``weights`` is not empty). While visiting
+    position k the row at position ``k + ahead`` is prefetched.
+    """
+    n_features = X.shape[1]
+    n_visits = order.shape[0]
+    weighted = weights.shape[0] > 0
+    for j in range(n_features):
+        out[j] = 0.0
+    sum_g = 0.0
+    sum_loss = 0.0
+    for k in range(first, last):
+        if k + ahead < n_visits:
+            _prefetch_row(X, y, order[k + ahead])
+        # the same row arithmetic as _chunk_residual_sums, written out:
+        # a helper shared with that loop made both ~1.5x slower (measured)
+        i = order[k]
+        r = b - y[i]
+        for j in range(n_features):
+            r += X[i, j] * w[j]
+        value, g = _loss_and_slope(loss_code, r, epsilon)
+        if weighted:
+            value *= weights[i]
+            g *= weights[i]
+        for j in range(n_features):
+            out[j] += g * X[i, j]
+        sum_g += g
+        sum_loss += value
+    out[n_features] = sum_g
+    out[n_features + 1] = sum_loss
+
+
+@njit(cache=True, nogil=True)
+def _step_and_scale(schedule, settings, t, loss_code, total_weight, norm):
+    """``(eta, scale)`` for update ``t`` (from 1) of a batch of ``total_weight``.
+
+    ``eta`` is the schedule's step size and ``scale`` the factor on the
+    batch's summed slopes (``eta * _gradient_scale``). Compiled without
+    fastmath and called, not inlined, by every stochastic kernel: under
+    fastmath the compiler reassociated these few operations differently
+    in different kernels, which changed the last bits of the steps.
+    """
+    eta = _step_size(
+        schedule, settings[ETA0], t, settings[POWER_T], settings[OPTIMAL_T0]
+    )
+    return eta, eta * _gradient_scale(loss_code, total_weight, norm)
+
+
+@njit(inline="always")
+def _batch_update(
+    coef, intercept, lo, hi, grad, n_rows, t, loss_code, schedule, settings, norm,
+    fit_intercept
+):
+    """Update ``coef`` and ``intercept[0]`` in place with one batch's sums.
+
+    ``lo`` and ``hi`` hold the sums of the batch's first and second half
+    (``_half_batch``'s layout), ``n_rows`` the rows in the batch, ``grad``
+    is scratch of n_features and ``t`` the update's number (from 1) for
+    the step-size schedule. Returns the batch's summed loss.
+    """
+    n_features = coef.shape[0]
+    for j in range(n_features):
+        grad[j] = lo[j] + hi[j]
+    eta, scale = _step_and_scale(
+        schedule, settings, t, loss_code, n_rows * settings[WEIGHT_MEAN], norm
+    )
+    _update(coef, grad, scale, eta, settings[ALPHA], settings[L1_RATIO])
+    if fit_intercept:
+        intercept[0] -= scale * (lo[n_features] + hi[n_features])
+    return lo[n_features + 1] + hi[n_features + 1]
+
+
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _minibatch_epoch(
     X, y, weights, coef, intercept, order, batch_size, loss_code, schedule,
@@ -392,8 +531,9 @@ def _minibatch_epoch(
     """One epoch of mini-batch SGD; return ``(sum of row losses, steps)``.
 
     One target: ``y`` of shape (n_samples,), ``coef`` of shape
-    (n_features,), ``intercept`` of shape (1,) (``_minibatch_epoch_targets``
-    fits several).
+    (n_features,), ``intercept`` of shape (1,). ``_minibatch_epoch_targets``
+    fits several targets, ``_minibatch_epoch_pair`` shares each batch
+    between two threads; both give this kernel's bits.
 
     Visits the rows named by the index array ``order`` in its order (X is
     never copied or reordered), ``batch_size`` rows per step; the last batch
@@ -415,21 +555,23 @@ def _minibatch_epoch(
     residual is scaled by the fixed ``norms[0]`` (an estimate of the
     full-data RMS, see ``SGDRegressor``) rather than by the batch's own norm.
 
+    A batch of more than one row is summed as two halves, its first
+    ``(batch_size + 1) // 2`` rows and the rest (``_half_batch``), and the
+    halves are then added (``_batch_update``): the split
+    ``_minibatch_epoch_pair`` makes between its threads.
+
     While visiting a row, the kernel prefetches the row ``PREFETCH_DISTANCE``
     places further on in ``order``, which hides most of a shuffled epoch's
     memory latency.
 
     The first returned value sums each visited row's (weighted) loss at the
-    coefficients in force when its batch was visited. If it stops being
-    finite, the epoch ends early after that batch; the caller sees fewer
-    steps than batches and a non-finite sum.
+    coefficients in force when its batch was visited, batch by batch. If it
+    stops being finite, the epoch ends early after that batch; the caller
+    sees fewer steps than batches and a non-finite sum.
     """
     n_features = X.shape[1]
     n_visits = order.shape[0]
     weighted = weights.shape[0] > 0
-    eta0 = settings[ETA0]
-    power_t = settings[POWER_T]
-    optimal_t0 = settings[OPTIMAL_T0]
     alpha = settings[ALPHA]
     l1_ratio = settings[L1_RATIO]
     epsilon = settings[EPSILON]
@@ -441,53 +583,104 @@ def _minibatch_epoch(
     sum_loss = 0.0
     steps = 0
 
-    for start in range(0, n_visits, batch_size):
-        stop = min(start + batch_size, n_visits)
-        if batch_size > 1:
-            for j in range(n_features):
-                grad[j] = 0.0
-        sum_g = 0.0
-        b = intercept[0]
-        for k in range(start, stop):
+    if batch_size == 1:
+        # plain SGD: the row's term is the whole gradient, written straight
+        # into grad (zeroing and adding took a shuffled epoch from ~40 to
+        # ~65 ms); x + 0 == x, so these are the bits of one row plus an
+        # empty half
+        for k in range(n_visits):
             if k + PREFETCH_DISTANCE < n_visits:
                 _prefetch_row(X, y, order[k + PREFETCH_DISTANCE])
-            # the same row arithmetic as _chunk_residual_sums, written out:
-            # a shared inline helper made both loops ~1.5x slower (measured)
             i = order[k]
-            r = b - y[i]
+            r = intercept[0] - y[i]
             for j in range(n_features):
                 r += X[i, j] * coef[j]
             value, g = _loss_and_slope(loss_code, r, epsilon)
             if weighted:
                 value *= weights[i]
                 g *= weights[i]
-            if batch_size == 1:
-                # plain SGD: the row's term is the whole gradient (skipping
-                # the zeroing took a shuffled b=1 epoch from ~65 to ~40 ms)
-                for j in range(n_features):
-                    grad[j] = g * X[i, j]
-            else:
-                for j in range(n_features):
-                    grad[j] += g * X[i, j]
-            sum_g += g
+            for j in range(n_features):
+                grad[j] = g * X[i, j]
             sum_loss += value
-
-        steps += 1
-        eta = eta0
-        if schedule != SCHEDULE_CONSTANT:
-            eta = _step_size(
-                schedule, eta0, t_start + steps, power_t, optimal_t0
+            steps += 1
+            eta, scale = _step_and_scale(
+                schedule, settings, t_start + steps, loss_code, weight_mean, norm
             )
-        scale = eta * _gradient_scale(loss_code, (stop - start) * weight_mean, norm)
-        _update(coef, grad, scale, eta, alpha, l1_ratio)
-        if fit_intercept:
-            intercept[0] -= scale * sum_g
+            _update(coef, grad, scale, eta, alpha, l1_ratio)
+            if fit_intercept:
+                intercept[0] -= scale * g
+            if averaging:
+                _average(average, coef, intercept[0], t_start + steps - average_start)
+            if not _is_finite(sum_loss):
+                break
+        return sum_loss, steps
+
+    lo = np.empty(n_features + 2, dtype=np.float64)
+    hi = np.empty(n_features + 2, dtype=np.float64)
+    half = (batch_size + 1) // 2
+    for start in range(0, n_visits, batch_size):
+        stop = min(start + batch_size, n_visits)
+        middle = min(start + half, stop)
+        b = intercept[0]
+        _half_batch(X, y, weights, coef, b, order, start, middle, PREFETCH_DISTANCE,
+                    loss_code, epsilon, lo)
+        _half_batch(X, y, weights, coef, b, order, middle, stop, PREFETCH_DISTANCE,
+                    loss_code, epsilon, hi)
+        steps += 1
+        sum_loss += _batch_update(
+            coef, intercept, lo, hi, grad, stop - start, t_start + steps, loss_code,
+            schedule, settings, norm, fit_intercept,
+        )
         if averaging:
             _average(average, coef, intercept[0], t_start + steps - average_start)
-        if not np.isfinite(sum_loss):
+        if not _is_finite(sum_loss):
             break
 
     return sum_loss, steps
+
+
+@njit(inline="always")
+def _half_batch_targets(
+    X, y, weights, coef, intercept, order, first, last, loss_code, epsilon, out
+):
+    """``_half_batch`` for every target: ``out`` has a row per target.
+
+    The rows come in blocks of ``ROW_BLOCK``, and every target takes its
+    turn on a block before the next is read: a block comes from memory for
+    the first target and from cache for the others, so X is read from
+    memory once. Each target's sums grow row by row in the order
+    ``_half_batch`` adds them, so they have its bits.
+    """
+    n_features = X.shape[1]
+    n_targets = y.shape[1]
+    n_visits = order.shape[0]
+    weighted = weights.shape[0] > 0
+    out[:, :] = 0.0
+    for block in range(first, last, ROW_BLOCK):
+        end = min(block + ROW_BLOCK, last)
+        for t in range(n_targets):
+            w = coef[t]
+            sums = out[t]
+            b = intercept[t]
+            sum_g = sums[n_features]
+            sum_loss = sums[n_features + 1]
+            for k in range(block, end):
+                if t == 0 and k + PREFETCH_DISTANCE < n_visits:
+                    _prefetch_row(X, y, order[k + PREFETCH_DISTANCE])
+                i = order[k]
+                r = b - y[i, t]
+                for j in range(n_features):
+                    r += X[i, j] * w[j]
+                value, g = _loss_and_slope(loss_code, r, epsilon)
+                if weighted:
+                    value *= weights[i]
+                    g *= weights[i]
+                for j in range(n_features):
+                    sums[j] += g * X[i, j]
+                sum_g += g
+                sum_loss += value
+            sums[n_features] = sum_g
+            sums[n_features + 1] = sum_loss
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -506,85 +699,168 @@ def _minibatch_epoch_targets(
     order as ``_minibatch_epoch`` adds them; the returned value is their
     total.
 
-    Within a batch the targets take turns over blocks of ``ROW_BLOCK``
-    rows: a block's rows come from memory for the first target and from
-    cache for the others, so X is read from memory once per epoch. The single-target kernel is kept
-    apart because the target loop cost a plain SGD epoch (b=1) about 20%
-    (measured, 1,000,000 x 32).
+    A batch is summed in the same two halves as ``_minibatch_epoch`` sums
+    it, each half block by block (``_half_batch_targets``), so X is read
+    from memory once per epoch. A batch of one row is one half and an
+    empty one, whose zero sums change no bits. The single-target kernel is
+    kept apart because the target loop cost a plain SGD epoch (b=1) about
+    20% (measured, 1,000,000 x 32).
     """
     n_features = X.shape[1]
     n_targets = y.shape[1]
     n_visits = order.shape[0]
-    weighted = weights.shape[0] > 0
-    eta0 = settings[ETA0]
-    power_t = settings[POWER_T]
-    optimal_t0 = settings[OPTIMAL_T0]
-    alpha = settings[ALPHA]
-    l1_ratio = settings[L1_RATIO]
     epsilon = settings[EPSILON]
-    weight_mean = settings[WEIGHT_MEAN]
     average_start = settings[AVERAGE_START]
     averaging = average.shape[0] > 0
-    grad = np.empty((n_targets, n_features), dtype=np.float64)
-    sums_g = np.empty(n_targets, dtype=np.float64)
+    grad = np.empty(n_features, dtype=np.float64)
+    lo = np.empty((n_targets, n_features + 2), dtype=np.float64)
+    hi = np.empty((n_targets, n_features + 2), dtype=np.float64)
     losses[:] = 0.0
     steps = 0
+    half = (batch_size + 1) // 2
 
     for start in range(0, n_visits, batch_size):
         stop = min(start + batch_size, n_visits)
-        for t in range(n_targets):
-            sums_g[t] = 0.0
-            for j in range(n_features):
-                grad[t, j] = 0.0
-        # block by block, target by target: a block's rows come from memory
-        # for the first target and from cache for the others; the running
-        # sums carry over between blocks, so the additions happen in the
-        # order _minibatch_epoch makes them
-        for first in range(start, stop, ROW_BLOCK):
-            last = min(first + ROW_BLOCK, stop)
-            for t in range(n_targets):
-                w = coef[t]
-                gt = grad[t]
-                b = intercept[t]
-                sum_g = sums_g[t]
-                target_loss = losses[t]
-                for k in range(first, last):
-                    if t == 0 and k + PREFETCH_DISTANCE < n_visits:
-                        _prefetch_row(X, y, order[k + PREFETCH_DISTANCE])
-                    i = order[k]
-                    r = b - y[i, t]
-                    for j in range(n_features):
-                        r += X[i, j] * w[j]
-                    value, g = _loss_and_slope(loss_code, r, epsilon)
-                    if weighted:
-                        value *= weights[i]
-                        g *= weights[i]
-                    for j in range(n_features):
-                        gt[j] += g * X[i, j]
-                    sum_g += g
-                    target_loss += value
-                sums_g[t] = sum_g
-                losses[t] = target_loss
-
+        middle = min(start + half, stop)
+        _half_batch_targets(X, y, weights, coef, intercept, order, start, middle,
+                            loss_code, epsilon, lo)
+        _half_batch_targets(X, y, weights, coef, intercept, order, middle, stop,
+                            loss_code, epsilon, hi)
         steps += 1
-        eta = eta0
-        if schedule != SCHEDULE_CONSTANT:
-            eta = _step_size(schedule, eta0, t_start + steps, power_t, optimal_t0)
         for t in range(n_targets):
-            scale = eta * _gradient_scale(
-                loss_code, (stop - start) * weight_mean, norms[t]
+            losses[t] += _batch_update(
+                coef[t], intercept[t:t + 1], lo[t], hi[t], grad, stop - start,
+                t_start + steps, loss_code, schedule, settings, norms[t],
+                fit_intercept,
             )
-            _update(coef[t], grad[t], scale, eta, alpha, l1_ratio)
-            if fit_intercept:
-                intercept[t] -= scale * sums_g[t]
         if averaging:
             k = t_start + steps - average_start
             for t in range(n_targets):
                 _average(average[t], coef[t], intercept[t], k)
-        if not np.all(np.isfinite(losses)):
+        finite = True
+        for t in range(n_targets):
+            finite = finite and _is_finite(losses[t])
+        if not finite:
             break
 
     return losses.sum(), steps
+
+
+# ``_minibatch_epoch_pair``'s hand-shake: a thread that finds no partner
+# after this many polls (tens of milliseconds) gives the epoch back to the
+# one-thread kernel, and ``UNPAIRED`` marks that it did.
+PAIR_WAIT_POLLS = 1 << 24
+UNPAIRED = 1 << 40
+# Values a thread posts per cache line of its mailbox: the eighth slot is
+# the batch number that says the seven are ready.
+MAIL_SLOTS = 7
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH)
+def _minibatch_epoch_pair(
+    X, y, weights, coef, intercept, order, batch_size, loss_code, schedule,
+    settings, norms, fit_intercept, t_start, average, mail, scratch, handshake,
+    result
+):
+    """``_minibatch_epoch`` with each batch shared between two threads.
+
+    One target, ``batch_size`` above 1. Thread 0 sums the first half of
+    each batch and thread 1 the second (``_half_batch``, each prefetching
+    its own rows); each posts its sums to the other through ``mail`` and
+    both apply the same update (``_batch_update``) to their own copy of the
+    coefficients, so the threads meet once per batch and the result has
+    ``_minibatch_epoch``'s bits. An epoch's updates depend on each other,
+    so this is the only way for a second core to help: it brings a second
+    set of the memory requests that bound a shuffled epoch.
+
+    ``mail``: float64 (2, 2, n_lines * 8), zeros, each (batch parity,
+    thread) row starting on a cache line, ``n_lines * MAIL_SLOTS >=
+    n_features + 2``; slot 7 of each line holds the number of the batch
+    whose sums the line's other slots hold, written last with release
+    ordering and read first with acquire ordering. Batches alternate
+    between two rows, so a thread can post batch k + 1 while the other
+    still reads batch k, and cannot post k + 2 before the other has read
+    k (it waits for the other's k + 1, posted after that read).
+    ``scratch``: float64 (2, 5, n_lines * 8), each thread's private arrays
+    on cache lines of their own. ``handshake``: int64 (1,), zero.
+
+    Both threads must run at once. When the kernel runs on fewer threads
+    (a nested parallel region, say), the first thread waits
+    ``PAIR_WAIT_POLLS`` polls, gives up and leaves everything unchanged.
+    Returns whether the epoch ran; if it did, ``result`` (float64, (2,))
+    holds ``_minibatch_epoch``'s two return values.
+    """
+    n_features = X.shape[1]
+    n_visits = order.shape[0]
+    n_lines = mail.shape[2] // 8
+    epsilon = settings[EPSILON]
+    average_start = settings[AVERAGE_START]
+    averaging = average.shape[0] > 0
+    half = (batch_size + 1) // 2
+    # prefetch as many batches ahead as it takes to be PREFETCH_DISTANCE
+    # of this thread's own rows ahead
+    ahead = batch_size * ((PREFETCH_DISTANCE + half - 1) // half)
+    paired = np.zeros(2, dtype=np.bool_)
+    for thread in prange(2):
+        arrival = _fetch_add(handshake, 0, 1)
+        if arrival == 0:
+            polls = 0
+            while _load_acquire(handshake, 0) < 2 and polls < PAIR_WAIT_POLLS:
+                polls += 1
+            if polls == PAIR_WAIT_POLLS:
+                # nobody came: mark the epoch unpaired, unless the other
+                # thread arrived in the meantime (then the count was 2)
+                if _fetch_add(handshake, 0, UNPAIRED) == 1:
+                    arrival = UNPAIRED
+        paired[thread] = arrival <= 1
+        if arrival <= 1:
+            other = 1 - thread
+            mine = scratch[thread]
+            w = mine[0, :n_features]
+            b = mine[1, :1]
+            sums = mine[2]
+            theirs = mine[3]
+            grad = mine[4, :n_features]
+            w[:] = coef
+            b[0] = intercept[0]
+            sum_loss = 0.0
+            steps = 0
+            for start in range(0, n_visits, batch_size):
+                stop = min(start + batch_size, n_visits)
+                middle = min(start + half, stop)
+                first = start if thread == 0 else middle
+                last = middle if thread == 0 else stop
+                _half_batch(X, y, weights, w, b[0], order, first, last, ahead,
+                            loss_code, epsilon, sums)
+                steps += 1
+                stamp = float(steps)
+                post = mail[steps & 1, thread]
+                read = mail[steps & 1, other]
+                for line in range(n_lines):
+                    for s in range(MAIL_SLOTS):
+                        post[8 * line + s] = sums[MAIL_SLOTS * line + s]
+                    _store_release(post, 8 * line + 7, stamp)
+                for line in range(n_lines):
+                    while _load_acquire(read, 8 * line + 7) < stamp:
+                        pass
+                    for s in range(MAIL_SLOTS):
+                        theirs[MAIL_SLOTS * line + s] = read[8 * line + s]
+                lo = sums if thread == 0 else theirs
+                hi = theirs if thread == 0 else sums
+                sum_loss += _batch_update(
+                    w, b, lo, hi, grad, stop - start, t_start + steps, loss_code,
+                    schedule, settings, norms[0], fit_intercept,
+                )
+                if averaging and thread == 0:
+                    _average(average, w, b[0], t_start + steps - average_start)
+                if not _is_finite(sum_loss):
+                    break
+            if thread == 0:
+                coef[:] = w
+                intercept[0] = b[0]
+                result[0] = sum_loss
+                result[1] = steps
+    return paired[0] and paired[1]
 
 
 @njit(inline="always")
