@@ -21,15 +21,18 @@ import textwrap
 import time
 import warnings
 
+import common
 import numba
 import numpy as np
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit, prange
 
-import common
 from fastgd import _engine
-from fastgd._kernels import PREFETCH_DISTANCE, _prefetch_row
+from fastgd._kernels import (
+    PREFETCH_DISTANCE,
+    _load_acquire,
+    _prefetch_row,
+    _store_release,
+)
 from fastgd._train import DEFAULTS
 
 SQUARED = _engine.LOSS_CODES["squared_error"]
@@ -166,41 +169,6 @@ def parallel_shuffled_read(X, y, order):
     for c in prange(64):
         partial[c] = shuffled_read(X, y, order[c * step: min((c + 1) * step, n_visits)])
     return partial.sum()
-
-
-def _element_pointer(context, builder, array_type, array, index):
-    """LLVM pointer to ``array[index]`` of a 1-D array, for the intrinsics."""
-    ary = context.make_array(array_type)(context, builder, array)
-    return cgutils.get_item_pointer(context, builder, array_type, ary, [index])
-
-
-@intrinsic
-def _load_acquire(typingctx, array, index):
-    """``array[index]`` (int64), loaded with acquire ordering.
-
-    The load is atomic, so the compiler cannot hoist it out of a spin loop,
-    and no later read moves before it.
-    """
-    sig = types.int64(array, index)
-
-    def codegen(context, builder, signature, args):
-        ptr = _element_pointer(context, builder, signature.args[0], *args)
-        return builder.load_atomic(ptr, "acquire", 8)
-
-    return sig, codegen
-
-
-@intrinsic
-def _store_release(typingctx, array, index, value):
-    """``array[index] = value`` (int64), stored with release ordering."""
-    sig = types.void(array, index, value)
-
-    def codegen(context, builder, signature, args):
-        ptr = _element_pointer(context, builder, signature.args[0], *args[:2])
-        builder.store_atomic(args[2], ptr, "release", 8)
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @njit(parallel=True, fastmath=True, cache=True)

@@ -28,19 +28,24 @@ from . import _kernels
 # the 2-core development machine: about 1,000 rows of 32 float64 features).
 PARALLEL_MIN_ELEMENTS = 1 << 15
 
-# A mini-batch epoch shares each batch between two threads
-# (``_kernels._minibatch_epoch_pair``) when two threads are allowed, the
-# batches hold at least PAIR_MIN_BATCH rows, X is too large for the caches
-# (rows then come from memory, and a second core doubles the requests in
-# flight) and the epoch visits enough rows to pay for starting the threads.
-# The threads meet once per batch, which costs about as much as reading a
-# few rows. Measured on the 2-core development machine (1,000,000 x 32
-# float64, shuffled): b = 8 about as fast as one thread, b = 32 1.4x and
-# b = 256 2.4x faster; on a 20,000 x 32 X that fits in cache, slower at
-# every batch size.
-PAIR_MIN_BATCH = 16
+# A one-target mini-batch epoch shares each batch between two threads
+# (``_kernels._minibatch_epoch_pair``) when two threads are allowed and
+# - X is too large for the caches (PAIR_MIN_BYTES): its rows then come from
+#   memory, and a second core doubles the memory requests in flight;
+# - a batch holds at least PAIR_MIN_BATCH rows and PAIR_MIN_BATCH_BYTES of
+#   X: the threads meet once per batch, which costs about what reading a
+#   few rows does;
+# - the epoch visits at least PAIR_MIN_VISITS rows, enough to pay for
+#   waking the second thread.
+# Measured on the 2-core development machine, shuffled, one thread's epoch
+# time over two threads': 1,000,000 x 32 float64, 0.54 at b = 2, 0.87 at
+# b = 4, 1.23 at b = 8, 1.4 at b = 16; 1.0-1.7 from 100,000 rows up at b
+# in {8, 32, 256}, 0.7-1.4 at 20,000 rows; 1,000,000 x 8, below 1 for b
+# up to 16 and 1.2-1.4 from b = 32.
 PAIR_MIN_BYTES = 1 << 25
-PAIR_MIN_VISITS = 1 << 12
+PAIR_MIN_BATCH = 8
+PAIR_MIN_BATCH_BYTES = 2048
+PAIR_MIN_VISITS = 1 << 14
 
 LOSS_CODES = {
     "squared_error": _kernels.LOSS_SQUARED_ERROR,
@@ -203,7 +208,7 @@ def stochastic_epoch(
     )
     if y.ndim == 1:
         average = _NO_WEIGHTS if average is None else average
-        if _pair_pays(X, order, batch_size):
+        if epoch_takes_two_threads(X, y, order.shape[0], batch_size):
             result = np.empty(2, dtype=np.float64)
             if _kernels._minibatch_epoch_pair(
                 *args, average, *_pair_buffers(X.shape[1]), result
@@ -217,12 +222,18 @@ def stochastic_epoch(
     return losses, steps
 
 
-def _pair_pays(X, order, batch_size):
-    """Whether a one-target epoch should share its batches between two threads."""
+def epoch_takes_two_threads(X, y, n_visits, batch_size):
+    """Whether ``stochastic_epoch`` will share each batch between two threads.
+
+    Decided from the sizes alone (see ``PAIR_MIN_BYTES``) and the current
+    Numba thread count; one target only.
+    """
     return (
-        batch_size >= PAIR_MIN_BATCH
+        y.ndim == 1
         and X.nbytes >= PAIR_MIN_BYTES
-        and order.shape[0] >= PAIR_MIN_VISITS
+        and batch_size >= PAIR_MIN_BATCH
+        and batch_size * X.shape[1] * X.itemsize >= PAIR_MIN_BATCH_BYTES
+        and n_visits >= PAIR_MIN_VISITS
         and numba.get_num_threads() >= 2
     )
 

@@ -447,13 +447,21 @@ def _is_finite(value):
 
 
 @njit(inline="always")
-def _half_batch(X, y, weights, w, b, order, first, last, ahead, loss_code, epsilon, out):
+def _half_batch(
+    X, y, weights, w, b, order, first, last, fetch, fetch_run, fetch_gap, loss_code,
+    epsilon, out
+):
     """Sums over the rows ``order[first:last]`` at ``w``, ``b``, into ``out``.
 
     ``out[:n_features]`` gets ``X^T g``, ``out[n_features]`` ``sum(g)`` and
     ``out[n_features + 1]`` the summed loss, ``g`` being each row's loss
-    slope (times its weight when ``weights`` is not empty). While visiting
-    position k the row at position ``k + ahead`` is prefetched.
+    slope (times its weight when ``weights`` is not empty).
+
+    With each row visited, the row at position ``fetch`` of ``order`` is
+    prefetched and ``fetch`` moves on by one, skipping ``fetch_gap``
+    positions after each ``fetch_run`` (counted from ``first``): a thread
+    that sums one half of every batch prefetches only its own halves. One
+    thread prefetches ``PREFETCH_DISTANCE`` places ahead with no gaps.
     """
     n_features = X.shape[1]
     n_visits = order.shape[0]
@@ -462,9 +470,15 @@ def _half_batch(X, y, weights, w, b, order, first, last, ahead, loss_code, epsil
         out[j] = 0.0
     sum_g = 0.0
     sum_loss = 0.0
+    run = 0
     for k in range(first, last):
-        if k + ahead < n_visits:
-            _prefetch_row(X, y, order[k + ahead])
+        if fetch < n_visits:
+            _prefetch_row(X, y, order[fetch])
+        fetch += 1
+        run += 1
+        if run == fetch_run:
+            run = 0
+            fetch += fetch_gap
         # the same row arithmetic as _chunk_residual_sums, written out:
         # a helper shared with that loop made both ~1.5x slower (measured)
         i = order[k]
@@ -483,7 +497,7 @@ def _half_batch(X, y, weights, w, b, order, first, last, ahead, loss_code, epsil
     out[n_features + 1] = sum_loss
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _step_and_scale(schedule, settings, t, loss_code, total_weight, norm):
     """``(eta, scale)`` for update ``t`` (from 1) of a batch of ``total_weight``.
 
@@ -491,7 +505,10 @@ def _step_and_scale(schedule, settings, t, loss_code, total_weight, norm):
     batch's summed slopes (``eta * _gradient_scale``). Compiled without
     fastmath and called, not inlined, by every stochastic kernel: under
     fastmath the compiler reassociated these few operations differently
-    in different kernels, which changed the last bits of the steps.
+    in different kernels, which changed the last bits of the steps. With
+    NumPy's error model a zero ``total_weight`` gives inf rather than an
+    exception, which the two-thread kernel could not pass on (its partner
+    would wait forever).
     """
     eta = _step_size(
         schedule, settings[ETA0], t, settings[POWER_T], settings[OPTIMAL_T0]
@@ -622,10 +639,10 @@ def _minibatch_epoch(
         stop = min(start + batch_size, n_visits)
         middle = min(start + half, stop)
         b = intercept[0]
-        _half_batch(X, y, weights, coef, b, order, start, middle, PREFETCH_DISTANCE,
-                    loss_code, epsilon, lo)
-        _half_batch(X, y, weights, coef, b, order, middle, stop, PREFETCH_DISTANCE,
-                    loss_code, epsilon, hi)
+        _half_batch(X, y, weights, coef, b, order, start, middle,
+                    start + PREFETCH_DISTANCE, n_visits, 0, loss_code, epsilon, lo)
+        _half_batch(X, y, weights, coef, b, order, middle, stop,
+                    middle + PREFETCH_DISTANCE, n_visits, 0, loss_code, epsilon, hi)
         steps += 1
         sum_loss += _batch_update(
             coef, intercept, lo, hi, grad, stop - start, t_start + steps, loss_code,
@@ -756,7 +773,7 @@ UNPAIRED = 1 << 40
 MAIL_SLOTS = 7
 
 
-@njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
 def _minibatch_epoch_pair(
     X, y, weights, coef, intercept, order, batch_size, loss_code, schedule,
     settings, norms, fit_intercept, t_start, average, mail, scratch, handshake,
@@ -797,9 +814,6 @@ def _minibatch_epoch_pair(
     average_start = settings[AVERAGE_START]
     averaging = average.shape[0] > 0
     half = (batch_size + 1) // 2
-    # prefetch as many batches ahead as it takes to be PREFETCH_DISTANCE
-    # of this thread's own rows ahead
-    ahead = batch_size * ((PREFETCH_DISTANCE + half - 1) // half)
     paired = np.zeros(2, dtype=np.bool_)
     for thread in prange(2):
         arrival = _fetch_add(handshake, 0, 1)
@@ -807,11 +821,10 @@ def _minibatch_epoch_pair(
             polls = 0
             while _load_acquire(handshake, 0) < 2 and polls < PAIR_WAIT_POLLS:
                 polls += 1
-            if polls == PAIR_WAIT_POLLS:
-                # nobody came: mark the epoch unpaired, unless the other
-                # thread arrived in the meantime (then the count was 2)
-                if _fetch_add(handshake, 0, UNPAIRED) == 1:
-                    arrival = UNPAIRED
+            # nobody came: mark the epoch unpaired, unless the other thread
+            # arrived in the meantime (then the count was 2)
+            if polls == PAIR_WAIT_POLLS and _fetch_add(handshake, 0, UNPAIRED) == 1:
+                arrival = UNPAIRED
         paired[thread] = arrival <= 1
         if arrival <= 1:
             other = 1 - thread
@@ -830,7 +843,16 @@ def _minibatch_epoch_pair(
                 middle = min(start + half, stop)
                 first = start if thread == 0 else middle
                 last = middle if thread == 0 else stop
-                _half_batch(X, y, weights, w, b[0], order, first, last, ahead,
+                # prefetch PREFETCH_DISTANCE of this thread's own rows ahead,
+                # in this batch's half and the next batches' (all of full size
+                # but the last, whose rows are prefetched where they would be)
+                run = half if thread == 0 else batch_size - half
+                fetch = (
+                    start + (PREFETCH_DISTANCE // run) * batch_size
+                    + thread * half + PREFETCH_DISTANCE % run
+                )
+                _half_batch(X, y, weights, w, b[0], order, first, last, fetch,
+                            run - PREFETCH_DISTANCE % run, batch_size - run,
                             loss_code, epsilon, sums)
                 steps += 1
                 stamp = float(steps)

@@ -1,4 +1,4 @@
-"""Thread count of the parallel kernels (the one other module using numba)."""
+"""Thread count of the parallel kernels, set around a fit (``n_jobs``)."""
 
 from contextlib import contextmanager
 

@@ -378,9 +378,13 @@ class Run:
         """Run epochs until ``tol`` is met, ``max_iter`` or divergence."""
         orders = None
         if not self.full_batch:
+            n_visits = self.X.shape[0] if self.train_rows is None else len(self.train_rows)
             orders = _Orders(
                 self.X.shape[0], self.train_rows, self.sampling, self.rng,
                 self.max_iter, self.block_size,
+                overlap=not _engine.epoch_takes_two_threads(
+                    self.X, self.y, n_visits, self.batch_size
+                ),
             )
         try:
             self._epochs(orders)
@@ -721,13 +725,16 @@ class _Orders:
     Two index buffers alternate: while an epoch runs on one, a worker thread
     draws the other for the next epoch (the kernels release the GIL), so the
     draw (about 8 ms per million rows) hides behind the epoch. Below
-    ``OVERLAP_MIN_ROWS`` the draw runs inline, where a thread hand-off would
-    cost more than it hides; the orders are the same either way.
+    ``OVERLAP_MIN_ROWS``, or with ``overlap=False`` (when the epochs use
+    both cores, and a third thread would only take turns with them), the
+    draw runs inline; the orders are the same either way.
     """
 
     OVERLAP_MIN_ROWS = 1 << 16
 
-    def __init__(self, n_samples, rows, sampling, rng, n_epochs, block_size=1):
+    def __init__(
+        self, n_samples, rows, sampling, rng, n_epochs, block_size=1, overlap=True
+    ):
         self.rows = rows
         self.block_size = block_size
         self.redraw = sampling in ("reshuffle", "block_shuffle", "with_replacement")
@@ -743,7 +750,7 @@ class _Orders:
         if sampling == "sequential":
             self.buffers[0][:] = np.arange(n_samples) if rows is None else rows
             return
-        if count == 2 and n_visits >= self.OVERLAP_MIN_ROWS:
+        if overlap and count == 2 and n_visits >= self.OVERLAP_MIN_ROWS:
             self.pool = ThreadPoolExecutor(1, thread_name_prefix="fastgd")
         self._prepare(0)
 

@@ -14,6 +14,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from numba import njit
@@ -27,12 +28,15 @@ _SIGNATURES_SCRIPT = textwrap.dedent("""
     import json, warnings
     import numpy as np
     import fastgd
-    from fastgd import _kernels
+    from fastgd import _engine, _kernels
 
+    # let the one-target epochs share their batches between two threads
+    _engine.PAIR_MIN_BYTES = _engine.PAIR_MIN_BATCH_BYTES = 0
+    _engine.PAIR_MIN_VISITS = 0
     kernels = {name: getattr(_kernels, name) for name in (
         "_residual_sums", "_residual_sums_serial", "_minibatch_epoch",
-        "_minibatch_epoch_targets", "_draw_order", "_gradient_scale",
-        "_step_size", "_update")}
+        "_minibatch_epoch_targets", "_minibatch_epoch_pair", "_draw_order",
+        "_step_and_scale", "_gradient_scale", "_step_size", "_update")}
     rng = np.random.default_rng(0)
     counts = []
     for _ in range(2):
@@ -58,33 +62,52 @@ def test_repeated_fits_compile_nothing_new():
                           capture_output=True, text=True, check=True)
     first, second = json.loads(done.stdout)
     assert first == second, "the second round of fits compiled new signatures"
-    # one signature per data dtype (the shuffle and the scale take none)
+    # one signature per data dtype (the shuffle and the scales take none;
+    # the two-thread kernel needs two Numba threads)
+    pair = 2 if numba.config.NUMBA_NUM_THREADS >= 2 else 0
     assert first == {"_residual_sums": 2, "_residual_sums_serial": 2,
                      "_minibatch_epoch": 2, "_minibatch_epoch_targets": 2,
-                     "_draw_order": 1,
-                     "_gradient_scale": 1, "_step_size": 1, "_update": 1}
+                     "_minibatch_epoch_pair": pair, "_draw_order": 1,
+                     "_step_and_scale": 1, "_gradient_scale": 1,
+                     "_step_size": 1, "_update": 1}
 
 
-def test_prange_loop_is_parallelised():
-    # cached kernels do not recompile, so compile a fresh copy here: Numba
+def _prange_lines(function):
+    """Source lines of ``function``'s prange loops."""
+    source, first = inspect.getsourcelines(function.py_func)
+    return {first + k for k, line in enumerate(source) if "prange(" in line}
+
+
+def _parallel_copy(function):
+    return njit(parallel=True, fastmath=_kernels._FASTMATH)(function.py_func)
+
+
+def _parfor_lines(kernel):
+    diagnostics = kernel.get_metadata(kernel.signatures[0])["parfor_diagnostics"]
+    return {parfor.loc.line for parfor in diagnostics.get_parfors()}
+
+
+def test_prange_loops_are_parallelised():
+    # cached kernels do not recompile, so compile fresh copies here: Numba
     # reports a prange it had to run serially only as a warning at compile
     # time, and a warning turned into an error must not be raised
-    kernel = njit(parallel=True, fastmath=_kernels._FASTMATH)(
-        _kernels._residual_sums.py_func
-    )
+    sums = _parallel_copy(_kernels._residual_sums)
+    pair = _parallel_copy(_kernels._minibatch_epoch_pair)
     X = np.ones((100, 3))
+    settings = np.zeros(_kernels.N_SETTINGS)
+    settings[_kernels.WEIGHT_MEAN] = 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("error", NumbaPerformanceWarning)
-        kernel(X, np.ones((100, 1)), np.empty(0), np.zeros((1, 3)), np.zeros(1),
-               0, 0.0, np.empty((1, 5)))
+        sums(X, np.ones((100, 1)), np.empty(0), np.zeros((1, 3)), np.zeros(1),
+             0, 0.0, np.empty((1, 5)))
+        pair(X, np.ones(100), np.empty(0), np.zeros(3), np.zeros(1),
+             np.arange(100), 10, 0, 0, settings, np.ones(1), True, 0, np.empty(0),
+             *_engine._pair_buffers(3), np.empty(2))
 
-    source, first = inspect.getsourcelines(_kernels._residual_sums.py_func)
-    prange_line = first + next(
-        k for k, line in enumerate(source) if "prange(" in line
-    )
-    diagnostics = kernel.get_metadata(kernel.signatures[0])["parfor_diagnostics"]
-    lines = {parfor.loc.line for parfor in diagnostics.get_parfors()}
-    assert prange_line in lines, (prange_line, lines)
+    for kernel, source in ((sums, _kernels._residual_sums),
+                           (pair, _kernels._minibatch_epoch_pair)):
+        lines = _prange_lines(source)
+        assert lines and lines <= _parfor_lines(kernel), (lines, source)
 
 
 _ROW_READS_SCRIPT = textwrap.dedent("""
