@@ -472,11 +472,14 @@ def main(argv=None):
         eta = common.step_size(f64, b)
         t = rounds({"numpy": numpy_minibatch_epoch(f64, b, eta),
                     "fastgd": epoch(f64, b, eta),
+                    "fastgd, 1 thread": with_threads(1, epoch(f64, b, eta)),
                     **shuffled_floor(f64.X, f64.y, order),
                     **two_core_floor(f64.X, f64.y, order, b)},
                    max(5, R // 2), block=2)
         table.ratio(4, f"numpy loop / fastgd mini-batch epoch (b={b})",
                     t["numpy"], t["fastgd"], ">= 10")
+        table.ratio(4, f"  fastgd on one thread: numpy loop / fastgd epoch (b={b})",
+                    t["numpy"], t["fastgd, 1 thread"], "-")
         floor = floor_seconds(t)
         table.ratio(4, f"  bound: numpy loop / shuffled read of the rows (b={b})",
                     t["numpy"], floor, "no shuffled epoch beats this")
@@ -572,6 +575,40 @@ def main(argv=None):
         table.ratio(6, f"chosen pass / faster of serial, parallel ({rows} x 32)",
                     t["chosen"], np.minimum(t["serial"], t["parallel"]),
                     "<= ~1 (never slower)")
+
+    def epoch_with_threshold(problem, order, batch_size, eta, min_bytes):
+        # a mini-batch epoch as a fit runs it, one thread or two forced
+        coef, intercept = np.zeros(d), np.zeros(1)
+
+        def run():
+            chosen = _engine.PAIR_MIN_BYTES
+            _engine.PAIR_MIN_BYTES = min_bytes
+            try:
+                _engine.stochastic_epoch(problem.X, problem.y, coef, intercept, order,
+                                         batch_size, eta, SQUARED, 1.0, True)
+            finally:
+                _engine.PAIR_MIN_BYTES = chosen
+
+        return run
+
+    # below PAIR_MIN_BYTES (32 MiB: 131,072 rows of 32) one thread runs a
+    # shuffled mini-batch epoch, above it two share each batch
+    for rows in (20_000, 100_000, 200_000):
+        data = common.make_problem(rows, d, "float64")
+        order = np.arange(rows, dtype=np.intp)
+        _engine.shuffle(order, 3)
+        for b in (8, 256):
+            eta = common.step_size(data, b)
+            t = rounds({
+                "one": epoch_with_threshold(data, order, b, eta, np.inf),
+                "two": epoch_with_threshold(data, order, b, eta, 0),
+                "chosen": epoch_with_threshold(data, order, b, eta,
+                                               _engine.PAIR_MIN_BYTES),
+            }, R, block=5)
+            table.ratio(6, f"chosen epoch / faster of 1, 2 threads ({rows} x 32, "
+                        f"b={b})", t["chosen"], np.minimum(t["one"], t["two"]),
+                        "<= ~1 (never slower)")
+    common.make_problem.cache_clear()
 
     with tempfile.TemporaryDirectory() as cache:
         cold = startup_seconds(cache, 1)

@@ -764,8 +764,8 @@ def _minibatch_epoch_targets(
 
 
 # ``_minibatch_epoch_pair``'s hand-shake: a thread that finds no partner
-# after this many polls (tens of milliseconds) gives the epoch back to the
-# one-thread kernel, and ``UNPAIRED`` marks that it did.
+# after this many polls (about 10 ms on the development machine) gives the
+# epoch back to the one-thread kernel, and ``UNPAIRED`` marks that it did.
 PAIR_WAIT_POLLS = 1 << 24
 UNPAIRED = 1 << 40
 # Values a thread posts per cache line of its mailbox: the eighth slot is
