@@ -30,8 +30,10 @@ PARALLEL_MIN_ELEMENTS = 1 << 15
 
 # A one-target mini-batch epoch shares each batch between two threads
 # (``_kernels._minibatch_epoch_pair``) when two threads are allowed and
-# - X is too large for the caches (PAIR_MIN_BYTES): its rows then come from
-#   memory, and a second core doubles the memory requests in flight;
+# - X is too large for the caches: its rows then come from memory, and a
+#   second core doubles the memory requests in flight. PAIR_MIN_BYTES of X,
+#   or PAIR_MIN_BYTES_BIG_BATCH when a batch holds PAIR_BIG_BATCH_BYTES of
+#   X, where the halves of a batch are long enough to share on their own;
 # - a batch holds at least PAIR_MIN_BATCH rows and PAIR_MIN_BATCH_BYTES of
 #   X: the threads meet once per batch, which costs about what reading a
 #   few rows does;
@@ -40,9 +42,11 @@ PARALLEL_MIN_ELEMENTS = 1 << 15
 # Measured on the 2-core development machine, shuffled, one thread's epoch
 # time over two threads': 1,000,000 x 32 float64, 0.54 at b = 2, 0.87 at
 # b = 4, 1.23 at b = 8, 1.4 at b = 16; 1.0-1.7 from 100,000 rows up at b
-# in {8, 32, 256}, 0.7-1.4 at 20,000 rows; 1,000,000 x 8, below 1 for b
-# up to 16 and 1.2-1.4 from b = 32.
+# in {8, 32, 256}; at 20,000 and 50,000 rows 0.7 and 0.9 at b = 8, 1.0 to
+# 1.4 at b = 256; 1,000,000 x 8, below 1 for b up to 16, 1.2-1.4 from 32.
 PAIR_MIN_BYTES = 1 << 25
+PAIR_MIN_BYTES_BIG_BATCH = 1 << 24
+PAIR_BIG_BATCH_BYTES = 1 << 14
 PAIR_MIN_BATCH = 8
 PAIR_MIN_BATCH_BYTES = 2048
 PAIR_MIN_VISITS = 1 << 14
@@ -228,11 +232,15 @@ def epoch_takes_two_threads(X, y, n_visits, batch_size):
     Decided from the sizes alone (see ``PAIR_MIN_BYTES``) and the current
     Numba thread count; one target only.
     """
+    batch_bytes = batch_size * X.shape[1] * X.itemsize
+    large = X.nbytes >= PAIR_MIN_BYTES or (
+        batch_bytes >= PAIR_BIG_BATCH_BYTES and X.nbytes >= PAIR_MIN_BYTES_BIG_BATCH
+    )
     return (
         y.ndim == 1
-        and X.nbytes >= PAIR_MIN_BYTES
+        and large
         and batch_size >= PAIR_MIN_BATCH
-        and batch_size * X.shape[1] * X.itemsize >= PAIR_MIN_BATCH_BYTES
+        and batch_bytes >= PAIR_MIN_BATCH_BYTES
         and n_visits >= PAIR_MIN_VISITS
         and numba.get_num_threads() >= 2
     )
