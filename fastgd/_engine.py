@@ -217,7 +217,7 @@ def stochastic_epoch(
             if _kernels._minibatch_epoch_pair(
                 *args, average, *_pair_buffers(X.shape[1]), result
             ):
-                return result[0], int(result[1])
+                return float(result[0]), int(result[1])
         return _kernels._minibatch_epoch(*args, average)
     losses = np.empty(n_targets, dtype=np.float64)
     _, steps = _kernels._minibatch_epoch_targets(
