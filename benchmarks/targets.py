@@ -610,9 +610,9 @@ def main(argv=None):
 
         return run
 
-    # below 16 MiB of X (65,536 rows of 32) one thread runs a shuffled
-    # mini-batch epoch; above 32 MiB two share each batch, and between the
-    # two they share batches of 16 KiB or more (b = 64 here)
+    # from 32 MiB of X (131,072 rows of 32) two threads share each batch of
+    # a shuffled mini-batch epoch, from 4 MiB batches of 32 KiB (b = 128
+    # here) or more; one thread runs the rest
     for rows in (20_000, 100_000, 200_000):
         data = common.make_problem(rows, d, "float64")
         order = np.arange(rows, dtype=np.intp)

@@ -33,7 +33,7 @@ PARALLEL_MIN_ELEMENTS = 1 << 15
 # - X is too large for the caches: its rows then come from memory, and a
 #   second core doubles the memory requests in flight. PAIR_MIN_BYTES of X,
 #   or PAIR_MIN_BYTES_BIG_BATCH when a batch holds PAIR_BIG_BATCH_BYTES of
-#   X, where the halves of a batch are long enough to share on their own;
+#   X, whose halves are long enough to be worth sharing from the L3 cache;
 # - a batch holds at least PAIR_MIN_BATCH rows and PAIR_MIN_BATCH_BYTES of
 #   X: the threads meet once per batch, which costs about what reading a
 #   few rows does;
@@ -42,11 +42,12 @@ PARALLEL_MIN_ELEMENTS = 1 << 15
 # Measured on the 2-core development machine, shuffled, one thread's epoch
 # time over two threads': 1,000,000 x 32 float64, 0.54 at b = 2, 0.87 at
 # b = 4, 1.23 at b = 8, 1.4 at b = 16; 1.0-1.7 from 100,000 rows up at b
-# in {8, 32, 256}; at 20,000 and 50,000 rows 0.7 and 0.9 at b = 8, 1.0 to
-# 1.4 at b = 256; 1,000,000 x 8, below 1 for b up to 16, 1.2-1.4 from 32.
+# in {8, 32, 256}; at 20,000 and 50,000 rows 0.7 and 0.9 at b = 8, 0.87
+# and 0.98 at b = 64, 1.3-1.4 at b = 128, 1.3-1.6 at b = 256; 1,000,000 x 8,
+# below 1 for b up to 16, 1.2-1.4 from 32.
 PAIR_MIN_BYTES = 1 << 25
-PAIR_MIN_BYTES_BIG_BATCH = 1 << 24
-PAIR_BIG_BATCH_BYTES = 1 << 14
+PAIR_MIN_BYTES_BIG_BATCH = 1 << 22
+PAIR_BIG_BATCH_BYTES = 1 << 15
 PAIR_MIN_BATCH = 8
 PAIR_MIN_BATCH_BYTES = 2048
 PAIR_MIN_VISITS = 1 << 14

@@ -161,12 +161,12 @@ def test_engine_picks_the_pair_kernel_only_where_it_pays():
     assert _engine.epoch_takes_two_threads(big, y, 200_000, 32) == (
         numba.get_num_threads() >= 2
     )
-    # between 16 and 32 MiB of X only batches of 16 KiB or more pair up
-    middle = big[:100_000]
-    assert _engine.epoch_takes_two_threads(middle, y, 100_000, 256) == (
+    # between 4 and 32 MiB of X only batches of 32 KiB or more pair up
+    middle = big[:20_000]
+    assert _engine.epoch_takes_two_threads(middle, y, 20_000, 128) == (
         numba.get_num_threads() >= 2
     )
-    assert not _engine.epoch_takes_two_threads(middle, y, 100_000, 32)
+    assert not _engine.epoch_takes_two_threads(middle, y, 20_000, 64)
     # small X, small batches, narrow rows, few rows visited, several targets
     assert not _engine.epoch_takes_two_threads(big[:1000], y[:1000], 1000, 32)
     assert not _engine.epoch_takes_two_threads(big, y, 200_000, 4)
