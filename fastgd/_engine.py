@@ -51,6 +51,13 @@ PAIR_BIG_BATCH_BYTES = 1 << 15
 PAIR_MIN_BATCH = 8
 PAIR_MIN_BATCH_BYTES = 2048
 PAIR_MIN_VISITS = 1 << 14
+# How long a thread of a shared epoch waits for the other's sums before it
+# finishes the epoch alone: about 130 us plus 250 ns per row of a batch (a
+# poll takes about half a nanosecond here), far above a normal wait (a
+# few microseconds at b = 32) and far below the time slices (milliseconds)
+# that two threads taking turns on one busy core would cost per batch.
+PAIR_PATIENCE_POLLS = 1 << 18
+PAIR_PATIENCE_POLLS_PER_ROW = 512
 
 LOSS_CODES = {
     "squared_error": _kernels.LOSS_SQUARED_ERROR,
@@ -213,11 +220,14 @@ def stochastic_epoch(
     )
     if y.ndim == 1:
         average = _NO_WEIGHTS if average is None else average
-        if epoch_takes_two_threads(X, y, order.shape[0], batch_size):
-            result = np.empty(2, dtype=np.float64)
-            if _kernels._minibatch_epoch_pair(
-                *args, average, *_pair_buffers(X.shape[1]), result
-            ):
+        if epoch_takes_two_threads(X, y, order.shape[0], batch_size) and _pair_now():
+            result = np.empty(3, dtype=np.float64)
+            patience = PAIR_PATIENCE_POLLS + PAIR_PATIENCE_POLLS_PER_ROW * batch_size
+            paired = _kernels._minibatch_epoch_pair(
+                *args, average, *_pair_buffers(X.shape[1]), patience, result
+            )
+            _pair_went(paired and result[2] == 0)
+            if paired:
                 return float(result[0]), int(result[1])
         return _kernels._minibatch_epoch(*args, average)
     losses = np.empty(n_targets, dtype=np.float64)
@@ -247,6 +257,29 @@ def epoch_takes_two_threads(X, y, n_visits, batch_size):
     )
 
 
+# Epochs to run on one thread after two threads failed to share one (the
+# second never started, or one finished alone): on a machine busy with
+# other work the pairing then mostly costs its waiting. Only speed depends
+# on it, never the result.
+PAIR_REST_EPOCHS = 8
+_pair_rest = 0
+
+
+def _pair_now():
+    """Whether to try two threads for this epoch (see ``PAIR_REST_EPOCHS``)."""
+    global _pair_rest
+    if _pair_rest > 0:
+        _pair_rest -= 1
+        return False
+    return True
+
+
+def _pair_went(well):
+    """Record whether two threads shared the last epoch to its end."""
+    global _pair_rest
+    _pair_rest = 0 if well else PAIR_REST_EPOCHS
+
+
 def _aligned_zeros(shape):
     """float64 zeros whose first element starts a 64-byte cache line."""
     size = int(np.prod(shape))
@@ -256,12 +289,12 @@ def _aligned_zeros(shape):
 
 
 def _pair_buffers(n_features):
-    """``mail``, ``scratch`` and ``handshake`` for ``_minibatch_epoch_pair``."""
+    """``mail``, ``scratch`` and ``control`` for ``_minibatch_epoch_pair``."""
     n_lines = -(-(n_features + 2) // _kernels.MAIL_SLOTS)
     return (
         _aligned_zeros((2, 2, n_lines * 8)),
-        _aligned_zeros((2, 5, n_lines * 8)),
-        np.zeros(1, dtype=np.int64),
+        _aligned_zeros((2, 6, n_lines * 8)),
+        np.zeros(16, dtype=np.int64),
     )
 
 

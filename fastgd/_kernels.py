@@ -766,6 +766,8 @@ def _minibatch_epoch_targets(
 # ``_minibatch_epoch_pair``'s hand-shake: a thread that finds no partner
 # after this many polls (about 10 ms on the development machine) gives the
 # epoch back to the one-thread kernel, and ``UNPAIRED`` marks that it did.
+# (A poll of a cache line that is not changing takes about half a
+# nanosecond there.)
 PAIR_WAIT_POLLS = 1 << 24
 UNPAIRED = 1 << 40
 # Values a thread posts per cache line of its mailbox: the eighth slot is
@@ -776,8 +778,8 @@ MAIL_SLOTS = 7
 @njit(parallel=True, cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
 def _minibatch_epoch_pair(
     X, y, weights, coef, intercept, order, batch_size, loss_code, schedule,
-    settings, norms, fit_intercept, t_start, average, mail, scratch, handshake,
-    result
+    settings, norms, fit_intercept, t_start, average, mail, scratch, control,
+    patience, result
 ):
     """``_minibatch_epoch`` with each batch shared between two threads.
 
@@ -798,14 +800,22 @@ def _minibatch_epoch_pair(
     between two rows, so a thread can post batch k + 1 while the other
     still reads batch k, and cannot post k + 2 before the other has read
     k (it waits for the other's k + 1, posted after that read).
-    ``scratch``: float64 (2, 5, n_lines * 8), each thread's private arrays
-    on cache lines of their own. ``handshake``: int64 (1,), zero.
+    ``scratch``: float64 (2, 6, n_lines * 8), each thread's private arrays
+    on cache lines of their own. ``control``: int64 (16,), zeros: entry 0
+    counts the threads that arrived, entry 8 is claimed by the thread that
+    writes the results.
 
-    Both threads must run at once. When the kernel runs on fewer threads
-    (a nested parallel region, say), the first thread waits
-    ``PAIR_WAIT_POLLS`` polls, gives up and leaves everything unchanged.
-    Returns whether the epoch ran; if it did, ``result`` (float64, (2,))
-    holds ``_minibatch_epoch``'s two return values.
+    Neither thread can hang the other. When the kernel runs on fewer
+    threads than two (a nested parallel region, say), the first thread
+    waits ``PAIR_WAIT_POLLS`` polls, gives up and leaves everything
+    unchanged. When a thread has waited ``patience`` polls for the other's
+    sums (the other was descheduled: on a busy machine the two threads can
+    end up taking turns on one core, and every meeting then costs a time
+    slice), it claims the epoch and finishes it alone, summing both halves
+    as ``_minibatch_epoch`` does; the other stops at its next wait. Either
+    way the bits are the same. Returns whether the epoch ran; if it did,
+    ``result`` (float64, (3,)) holds ``_minibatch_epoch``'s two return
+    values and the number of batches the claiming thread took alone.
     """
     n_features = X.shape[1]
     n_visits = order.shape[0]
@@ -816,14 +826,14 @@ def _minibatch_epoch_pair(
     half = (batch_size + 1) // 2
     paired = np.zeros(2, dtype=np.bool_)
     for thread in prange(2):
-        arrival = _fetch_add(handshake, 0, 1)
+        arrival = _fetch_add(control, 0, 1)
         if arrival == 0:
             polls = 0
-            while _load_acquire(handshake, 0) < 2 and polls < PAIR_WAIT_POLLS:
+            while _load_acquire(control, 0) < 2 and polls < PAIR_WAIT_POLLS:
                 polls += 1
             # nobody came: mark the epoch unpaired, unless the other thread
             # arrived in the meantime (then the count was 2)
-            if polls == PAIR_WAIT_POLLS and _fetch_add(handshake, 0, UNPAIRED) == 1:
+            if polls == PAIR_WAIT_POLLS and _fetch_add(control, 0, UNPAIRED) == 1:
                 arrival = UNPAIRED
         paired[thread] = arrival <= 1
         if arrival <= 1:
@@ -834,54 +844,100 @@ def _minibatch_epoch_pair(
             sums = mine[2]
             theirs = mine[3]
             grad = mine[4, :n_features]
+            mean = mine[5, :average.shape[0]]
             w[:] = coef
             b[0] = intercept[0]
+            mean[:] = average
             sum_loss = 0.0
             steps = 0
+            alone = 0  # batches this thread took alone after claiming
+            stopped = False  # the other thread claimed the epoch
             for start in range(0, n_visits, batch_size):
                 stop = min(start + batch_size, n_visits)
                 middle = min(start + half, stop)
-                first = start if thread == 0 else middle
-                last = middle if thread == 0 else stop
-                # prefetch PREFETCH_DISTANCE of this thread's own rows ahead,
-                # in this batch's half and the next batches' (all of full size
-                # but the last, whose rows are prefetched where they would be)
-                run = half if thread == 0 else batch_size - half
-                fetch = (
-                    start + (PREFETCH_DISTANCE // run) * batch_size
-                    + thread * half + PREFETCH_DISTANCE % run
-                )
-                _half_batch(X, y, weights, w, b[0], order, first, last, fetch,
-                            run - PREFETCH_DISTANCE % run, batch_size - run,
-                            loss_code, epsilon, sums)
                 steps += 1
-                stamp = float(steps)
-                post = mail[steps & 1, thread]
-                read = mail[steps & 1, other]
-                for line in range(n_lines):
-                    for s in range(MAIL_SLOTS):
-                        post[8 * line + s] = sums[MAIL_SLOTS * line + s]
-                    _store_release(post, 8 * line + 7, stamp)
-                for line in range(n_lines):
-                    while _load_acquire(read, 8 * line + 7) < stamp:
-                        pass
-                    for s in range(MAIL_SLOTS):
-                        theirs[MAIL_SLOTS * line + s] = read[8 * line + s]
-                lo = sums if thread == 0 else theirs
-                hi = theirs if thread == 0 else sums
+                if alone:
+                    _half_batch(X, y, weights, w, b[0], order, start, middle,
+                                start + PREFETCH_DISTANCE, n_visits, 0, loss_code,
+                                epsilon, sums)
+                    _half_batch(X, y, weights, w, b[0], order, middle, stop,
+                                middle + PREFETCH_DISTANCE, n_visits, 0, loss_code,
+                                epsilon, theirs)
+                    alone += 1
+                    lo, hi = sums, theirs
+                else:
+                    first = start if thread == 0 else middle
+                    last = middle if thread == 0 else stop
+                    # prefetch PREFETCH_DISTANCE of this thread's own rows
+                    # ahead, in this batch's half and the next batches' (all
+                    # of full size but the last, whose rows are prefetched
+                    # where they would be)
+                    run = half if thread == 0 else batch_size - half
+                    fetch = (
+                        start + (PREFETCH_DISTANCE // run) * batch_size
+                        + thread * half + PREFETCH_DISTANCE % run
+                    )
+                    _half_batch(X, y, weights, w, b[0], order, first, last, fetch,
+                                run - PREFETCH_DISTANCE % run, batch_size - run,
+                                loss_code, epsilon, sums)
+                    stamp = float(steps)
+                    post = mail[steps & 1, thread]
+                    read = mail[steps & 1, other]
+                    for line in range(n_lines):
+                        for s in range(MAIL_SLOTS):
+                            post[8 * line + s] = sums[MAIL_SLOTS * line + s]
+                        _store_release(post, 8 * line + 7, stamp)
+                    for line in range(n_lines):
+                        polls = 0
+                        while _load_acquire(read, 8 * line + 7) < stamp:
+                            polls += 1
+                            if polls % 1024 == 0 and _load_acquire(control, 8) != 0:
+                                # the other thread claimed the epoch (had it
+                                # finished, these sums would be here)
+                                stopped = _load_acquire(read, 8 * line + 7) < stamp
+                                break
+                            if polls >= patience:
+                                if _fetch_add(control, 8, 1) == 0:
+                                    alone = 1
+                                else:
+                                    stopped = _load_acquire(read, 8 * line + 7) < stamp
+                                break
+                        if alone or stopped:
+                            break
+                        for s in range(MAIL_SLOTS):
+                            theirs[MAIL_SLOTS * line + s] = read[8 * line + s]
+                    if stopped:
+                        break
+                    if alone:
+                        # sum the other half here: the same bits as its sums
+                        if thread == 0:
+                            _half_batch(X, y, weights, w, b[0], order, middle, stop,
+                                        middle + PREFETCH_DISTANCE, n_visits, 0,
+                                        loss_code, epsilon, theirs)
+                        else:
+                            _half_batch(X, y, weights, w, b[0], order, start, middle,
+                                        start + PREFETCH_DISTANCE, n_visits, 0,
+                                        loss_code, epsilon, theirs)
+                    lo = sums if thread == 0 else theirs
+                    hi = theirs if thread == 0 else sums
                 sum_loss += _batch_update(
                     w, b, lo, hi, grad, stop - start, t_start + steps, loss_code,
                     schedule, settings, norms[0], fit_intercept,
                 )
-                if averaging and thread == 0:
-                    _average(average, w, b[0], t_start + steps - average_start)
+                if averaging:
+                    _average(mean, w, b[0], t_start + steps - average_start)
                 if not _is_finite(sum_loss):
                     break
-            if thread == 0:
+            # the first thread to claim the epoch writes it (both threads
+            # that finish hold the same numbers); one that claimed it
+            # mid-epoch has already
+            if not stopped and (alone or _fetch_add(control, 8, 1) == 0):
                 coef[:] = w
                 intercept[0] = b[0]
+                average[:] = mean
                 result[0] = sum_loss
                 result[1] = steps
+                result[2] = alone
     return paired[0] and paired[1]
 
 

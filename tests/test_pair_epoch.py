@@ -30,6 +30,7 @@ def small_pairs(monkeypatch):
     monkeypatch.setattr(_engine, "PAIR_MIN_BATCH", 2)
     monkeypatch.setattr(_engine, "PAIR_MIN_BATCH_BYTES", 0)
     monkeypatch.setattr(_engine, "PAIR_MIN_VISITS", 0)
+    monkeypatch.setattr(_engine, "_pair_rest", 0)
 
 
 def _settings(**values):
@@ -45,13 +46,21 @@ def _settings(**values):
     return settings
 
 
+PATIENT = 1 << 40  # polls: never finish alone
+
+
 def _both(X, y, order, batch_size, loss_code=0, schedule=0, weights=None,
-          averaging=False, fit_intercept=True, **values):
-    """Run one epoch with each kernel from the same start; return both runs."""
+          averaging=False, fit_intercept=True, patience=PATIENT, **values):
+    """Run one epoch with each kernel from the same start; return both runs.
+
+    ``patience`` is the pair kernel's: with a small one a thread soon stops
+    waiting for the other and finishes the epoch alone.
+    """
     n_features = X.shape[1]
     weights = np.empty(0) if weights is None else weights
     settings = _settings(**values)
     runs = []
+    alone = 0
     for kernel in ("serial", "pair"):
         coef = np.linspace(-0.5, 0.5, n_features)
         intercept = np.array([0.25])
@@ -61,17 +70,26 @@ def _both(X, y, order, batch_size, loss_code=0, schedule=0, weights=None,
         if kernel == "serial":
             sum_loss, steps = _kernels._minibatch_epoch(*args)
         else:
-            result = np.empty(2)
-            assert _kernels._minibatch_epoch_pair(
-                *args, *_engine._pair_buffers(n_features), result
-            ), "the two threads did not pair up"
+            # an unpaired call changes nothing, so it can be tried again (on
+            # a busy machine the second thread can take long to start)
+            for _ in range(5):
+                result = np.empty(3)
+                if _kernels._minibatch_epoch_pair(
+                    *args, *_engine._pair_buffers(n_features), patience, result
+                ):
+                    break
+            else:
+                pytest.fail("the two threads did not pair up in 5 tries")
             sum_loss, steps = result[0], int(result[1])
-        runs.append((coef, intercept, average, sum_loss, steps))
+            alone = int(result[2])
+            if patience == PATIENT:
+                assert alone == 0, "a thread finished the epoch alone"
+        runs.append((coef, intercept, average, sum_loss, steps, alone))
     return runs
 
 
 def _assert_same_bits(runs):
-    (coef1, b1, avg1, loss1, steps1), (coef2, b2, avg2, loss2, steps2) = runs
+    (coef1, b1, avg1, loss1, steps1, _), (coef2, b2, avg2, loss2, steps2, _) = runs
     np.testing.assert_array_equal(coef2, coef1)
     np.testing.assert_array_equal(b2, b1)
     np.testing.assert_array_equal(avg2, avg1)
@@ -117,6 +135,38 @@ def test_pair_kernel_matches_with_every_option(data, loss_code, options):
     _assert_same_bits(_both(X, y, order, 17, loss_code=loss_code, **options))
 
 
+@pytest.mark.parametrize("patience", [0, 1, 1000, 100_000])
+@pytest.mark.parametrize("options", [
+    {},
+    {"averaging": True, "average_start": 2.0, "loss_code": 2},
+    {"schedule": _kernels.SCHEDULE_INVSCALING, "alpha": 0.01, "l1_ratio": 0.3},
+])
+def test_a_thread_that_stops_waiting_finishes_with_the_same_bits(
+    data, patience, options
+):
+    # a thread that has waited `patience` polls for the other's sums (as
+    # for a partner taken off its core) claims the epoch and finishes it
+    # alone; with 0 or 1 that happens at once, with more at some batch
+    X, y, order = data
+    for batch_size in (2, 17, 64):
+        runs = _both(X, y, order, batch_size, patience=patience, **options)
+        _assert_same_bits(runs)
+        batches = -(-len(order) // batch_size)
+        alone = runs[1][5]
+        assert 0 <= alone <= batches
+        if patience <= 1:
+            # no patience: the first wait that polls at all ends the pairing
+            assert alone > 0
+
+
+def test_a_thread_finishing_alone_still_stops_on_overflow():
+    X = np.full((64, 2), 1e200)
+    X[:, 1] *= 3.0
+    runs = _both(X, np.zeros(64), np.arange(64), 8, eta0=1.0, patience=0)
+    _assert_same_bits(runs)
+    assert runs[1][4] == 1
+
+
 def test_pair_kernel_on_float32_and_a_slice_of_the_order(data):
     X, y, order = data
     _assert_same_bits(_both(X.astype(np.float32), y.astype(np.float32),
@@ -138,14 +188,14 @@ def test_pair_kernel_gives_the_epoch_back_without_a_second_thread(data):
     # must give up waiting and leave everything as it was
     X, y, order = data
     coef, intercept = np.ones(X.shape[1]), np.array([0.5])
-    result = np.full(2, -1.0)
+    result = np.full(3, -1.0)
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
         ran = _kernels._minibatch_epoch_pair(
             X, y, np.empty(0), coef, intercept, order, 16, 0, 0, _settings(),
             np.ones(1), True, 0, np.empty(0), *_engine._pair_buffers(X.shape[1]),
-            result,
+            PATIENT, result,
         )
     finally:
         numba.set_num_threads(previous)
@@ -206,6 +256,32 @@ def test_fits_on_one_and_two_threads_agree(small_pairs, monkeypatch, params):
     np.testing.assert_array_equal(two.coef_, one.coef_)
     assert two.intercept_ == one.intercept_
     np.testing.assert_array_equal(two.loss_curve_, one.loss_curve_)
+
+
+def test_after_an_epoch_finished_alone_the_next_ones_take_one_thread(
+    small_pairs, monkeypatch
+):
+    # no patience: a thread finishes each shared epoch alone, and the engine
+    # then runs PAIR_REST_EPOCHS epochs on one thread before trying again
+    monkeypatch.setattr(_engine, "PAIR_PATIENCE_POLLS", 0)
+    monkeypatch.setattr(_engine, "PAIR_PATIENCE_POLLS_PER_ROW", 0)
+    X, y = reference.make_regression(2000, 6, 3)
+    calls = []
+    pair = _kernels._minibatch_epoch_pair
+
+    def counting(*args):
+        calls.append(1)
+        return pair(*args)
+
+    monkeypatch.setattr(_kernels, "_minibatch_epoch_pair", counting)
+    params = {"batch_size": 16, "eta0": 0.01, "max_iter": 12, "tol": None,
+              "random_state": 5}
+    two = SGDRegressor(n_jobs=2, **params).fit(X, y)
+    one = SGDRegressor(n_jobs=1, **params).fit(X, y)
+
+    assert 1 <= len(calls) < 12
+    np.testing.assert_array_equal(two.coef_, one.coef_)
+    assert two.intercept_ == one.intercept_
 
 
 def test_targets_fitted_together_match_the_pair_kernel(small_pairs):

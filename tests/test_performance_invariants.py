@@ -102,7 +102,7 @@ def test_prange_loops_are_parallelised():
              0, 0.0, np.empty((1, 5)))
         pair(X, np.ones(100), np.empty(0), np.zeros(3), np.zeros(1),
              np.arange(100), 10, 0, 0, settings, np.ones(1), True, 0, np.empty(0),
-             *_engine._pair_buffers(3), np.empty(2))
+             *_engine._pair_buffers(3), 1 << 20, np.empty(3))
 
     for kernel, source in ((sums, _kernels._residual_sums),
                            (pair, _kernels._minibatch_epoch_pair)):
