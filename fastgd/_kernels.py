@@ -432,6 +432,24 @@ def _average(average, coef, intercept, k):
     average[n_features] += (intercept - average[n_features]) * share
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _update_strict(coef, grad, scale, eta, alpha, l1_ratio):
+    """``_update``, compiled without fastmath, for the stochastic kernels.
+
+    Called, not inlined, like ``_step_and_scale``: inlined into fastmath
+    kernels, the penalised update (``coef * shrink - scale * grad``) was
+    contracted into fused multiply-adds differently in different kernels,
+    and one thread and two then parted in the last bits.
+    """
+    _update(coef, grad, scale, eta, alpha, l1_ratio)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _average_strict(average, coef, intercept, k):
+    """``_average``, compiled without fastmath, for the same reason."""
+    _average(average, coef, intercept, k)
+
+
 _FLOAT64_MAX = np.finfo(np.float64).max
 
 
@@ -534,7 +552,7 @@ def _batch_update(
     eta, scale = _step_and_scale(
         schedule, settings, t, loss_code, n_rows * settings[WEIGHT_MEAN], norm
     )
-    _update(coef, grad, scale, eta, settings[ALPHA], settings[L1_RATIO])
+    _update_strict(coef, grad, scale, eta, settings[ALPHA], settings[L1_RATIO])
     if fit_intercept:
         intercept[0] -= scale * (lo[n_features] + hi[n_features])
     return lo[n_features + 1] + hi[n_features + 1]
@@ -623,11 +641,11 @@ def _minibatch_epoch(
             eta, scale = _step_and_scale(
                 schedule, settings, t_start + steps, loss_code, weight_mean, norm
             )
-            _update(coef, grad, scale, eta, alpha, l1_ratio)
+            _update_strict(coef, grad, scale, eta, alpha, l1_ratio)
             if fit_intercept:
                 intercept[0] -= scale * g
             if averaging:
-                _average(average, coef, intercept[0], t_start + steps - average_start)
+                _average_strict(average, coef, intercept[0], t_start + steps - average_start)
             if not _is_finite(sum_loss):
                 break
         return sum_loss, steps
@@ -649,7 +667,7 @@ def _minibatch_epoch(
             schedule, settings, norm, fit_intercept,
         )
         if averaging:
-            _average(average, coef, intercept[0], t_start + steps - average_start)
+            _average_strict(average, coef, intercept[0], t_start + steps - average_start)
         if not _is_finite(sum_loss):
             break
 
@@ -753,7 +771,7 @@ def _minibatch_epoch_targets(
         if averaging:
             k = t_start + steps - average_start
             for t in range(n_targets):
-                _average(average[t], coef[t], intercept[t], k)
+                _average_strict(average[t], coef[t], intercept[t], k)
         finite = True
         for t in range(n_targets):
             finite = finite and _is_finite(losses[t])
@@ -925,7 +943,7 @@ def _minibatch_epoch_pair(
                     schedule, settings, norms[0], fit_intercept,
                 )
                 if averaging:
-                    _average(mean, w, b[0], t_start + steps - average_start)
+                    _average_strict(mean, w, b[0], t_start + steps - average_start)
                 if not _is_finite(sum_loss):
                     break
             # the first thread to claim the epoch writes it (both threads

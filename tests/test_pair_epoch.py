@@ -10,13 +10,17 @@ import os
 import subprocess
 import sys
 import textwrap
+from unittest.mock import patch
 
 import numba
 import numpy as np
 import pytest
 import reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastgd import SGDRegressor, _engine, _kernels
+from fastgd.exceptions import DivergenceError
 
 pytestmark = pytest.mark.skipif(
     numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads"
@@ -50,7 +54,8 @@ PATIENT = 1 << 40  # polls: never finish alone
 
 
 def _both(X, y, order, batch_size, loss_code=0, schedule=0, weights=None,
-          averaging=False, fit_intercept=True, patience=PATIENT, **values):
+          averaging=False, fit_intercept=True, patience=PATIENT, t_start=5,
+          **values):
     """Run one epoch with each kernel from the same start; return both runs.
 
     ``patience`` is the pair kernel's: with a small one a thread soon stops
@@ -66,7 +71,8 @@ def _both(X, y, order, batch_size, loss_code=0, schedule=0, weights=None,
         intercept = np.array([0.25])
         average = np.zeros(n_features + 1) if averaging else np.empty(0)
         args = (X, y, weights, coef, intercept, order, batch_size, loss_code,
-                schedule, settings, np.array([1.3]), fit_intercept, 5, average)
+                schedule, settings, np.array([1.3]), fit_intercept, t_start,
+                average)
         if kernel == "serial":
             sum_loss, steps = _kernels._minibatch_epoch(*args)
         else:
@@ -122,6 +128,12 @@ def test_pair_kernel_gives_the_one_thread_bits(data, batch_size):
     {"schedule": _kernels.SCHEDULE_INVSCALING, "power_t": 0.5},
     {"schedule": _kernels.SCHEDULE_OPTIMAL, "eta0": 100.0, "optimal_t0": 1e4},
     {"alpha": 0.01, "l1_ratio": 0.5},
+    # the penalty's shrink changes with every step under these schedules
+    {"schedule": _kernels.SCHEDULE_OPTIMAL, "eta0": 100.0, "optimal_t0": 1e4,
+     "alpha": 1e-3, "t_start": 38},
+    {"schedule": _kernels.SCHEDULE_OPTIMAL, "eta0": 100.0, "optimal_t0": 1e4,
+     "alpha": 1e-3, "l1_ratio": 0.15, "averaging": True, "t_start": 1000},
+    {"schedule": _kernels.SCHEDULE_INVSCALING, "alpha": 1e-3, "t_start": 77},
     {"averaging": True, "average_start": 3.0},
     {"fit_intercept": False},
     {"weighted": True},
@@ -233,6 +245,10 @@ def test_engine_picks_the_pair_kernel_only_where_it_pays():
     {"batch_size": 8, "loss": "l2_norm", "eta0": 1e-3,
      "sampling": "block_shuffle"},
     {"batch_size": 20, "early_stopping": True, "tol": 1e-6, "max_iter": 30},
+    # the L2 penalty's shrink changes with the step under "optimal" (once
+    # parted in the last bits between one thread and two)
+    {"batch_size": 8, "loss": "huber", "penalty": "l2", "alpha": 1e-3,
+     "learning_rate": "optimal"},
 ])
 def test_fits_on_one_and_two_threads_agree(small_pairs, monkeypatch, params):
     X, y = reference.make_regression(2000, 6, 3)
@@ -325,3 +341,42 @@ def test_processes_with_one_and_two_threads_give_the_same_bits():
         assert reported == threads
         results[threads] = bits
     assert results["1"] == results["2"]
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(
+    st.fixed_dictionaries({
+        "loss": st.sampled_from(["squared_error", "l2_norm", "huber",
+                                 "epsilon_insensitive",
+                                 "squared_epsilon_insensitive"]),
+        "penalty": st.sampled_from([None, "l2", "l1", "elasticnet"]),
+        "learning_rate": st.sampled_from(["constant", "optimal", "invscaling",
+                                          "adaptive"]),
+        "average": st.sampled_from([False, True, 5]),
+        "batch_size": st.sampled_from([2, 3, 8, 33]),
+        "sampling": st.sampled_from(["reshuffle", "block_shuffle",
+                                     "with_replacement"]),
+        "fit_intercept": st.booleans(),
+    }),
+    st.sampled_from([np.float64, np.float32]),
+    st.integers(0, 2**32 - 1),
+)
+def test_one_and_two_threads_agree_on_any_options(option, dtype, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((400, 5)).astype(dtype)
+    y = (X @ rng.uniform(-2.0, 2.0, 5) + 0.3 * rng.standard_normal(400)).astype(dtype)
+    params = dict(option, eta0=0.002, alpha=1e-3, max_iter=3, tol=None,
+                  random_state=seed)
+
+    def outcome(n_jobs):
+        # a fit that diverges must diverge the same way on both
+        try:
+            model = SGDRegressor(n_jobs=n_jobs, **params).fit(X, y)
+        except DivergenceError as error:
+            return str(error)
+        return np.r_[model.coef_, model.intercept_, model.loss_curve_].tobytes()
+
+    # every one-target epoch with batches of 2 rows or more pairs up
+    with patch.multiple(_engine, PAIR_MIN_BYTES=0, PAIR_MIN_BATCH=2,
+                        PAIR_MIN_BATCH_BYTES=0, PAIR_MIN_VISITS=0, _pair_rest=0):
+        assert outcome(2) == outcome(1)
