@@ -52,11 +52,14 @@ PAIR_MIN_BATCH = 8
 PAIR_MIN_BATCH_BYTES = 2048
 PAIR_MIN_VISITS = 1 << 14
 # How long a thread of a shared epoch waits for the other's sums before it
-# finishes the epoch alone: about 130 us plus 250 ns per row of a batch (a
-# poll takes about half a nanosecond here), far above a normal wait (a
-# few microseconds at b = 32) and far below the time slices (milliseconds)
-# that two threads taking turns on one busy core would cost per batch.
-PAIR_PATIENCE_POLLS = 1 << 18
+# finishes the epoch alone: about 2 ms plus 250 ns per row of a batch (a
+# poll takes about half a nanosecond here), against a few microseconds for
+# a normal wait at b = 32 and a time slice per batch for two threads taking
+# turns on one busy core. With about 150 us, 3 of 40 epochs on an idle
+# machine (1,000,000 x 32, b = 32 and 256) were finished alone after a
+# stall of the virtual machine, each sending the next epochs to one thread;
+# with about 2 ms, none were.
+PAIR_PATIENCE_POLLS = 1 << 22
 PAIR_PATIENCE_POLLS_PER_ROW = 512
 
 LOSS_CODES = {

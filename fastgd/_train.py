@@ -378,7 +378,8 @@ class Run:
         """Run epochs until ``tol`` is met, ``max_iter`` or divergence."""
         orders = None
         if not self.full_batch:
-            n_visits = self.X.shape[0] if self.train_rows is None else len(self.train_rows)
+            rows = self.train_rows
+            n_visits = self.X.shape[0] if rows is None else len(rows)
             orders = _Orders(
                 self.X.shape[0], self.train_rows, self.sampling, self.rng,
                 self.max_iter, self.block_size,
