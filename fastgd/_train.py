@@ -420,14 +420,15 @@ class Run:
             np.mean(start_loss), np.mean(zero_model_loss), np.finfo(np.float64).tiny
         )
         self.best_loss = np.inf
-        # the coefficients with the lowest measured loss, kept on divergence
-        self.best_state = (0, self.coef.copy(), self.intercept.copy())
+        # the state with the lowest measured loss, kept on divergence:
+        # (epoch, coef, intercept, average, steps)
+        self.best_state = (0, *self._snapshot())
         best = np.inf
         best_score = -np.inf
         stalled = 0
         start = time.perf_counter()
         for epoch in range(1, self.max_iter + 1):
-            saved = (self.coef.copy(), self.intercept.copy())
+            saved = self._snapshot()
             t = self.t_start + self.steps
             if self.full_batch:
                 eta = _engine.step_size(
@@ -453,7 +454,7 @@ class Run:
                         self.average, self.coef, self.intercept,
                         t + 1 - self.average_start,
                     )
-                # the loss belongs to the coefficients before the step
+                # the loss belongs to the state before the step
                 finite = saved
             else:
                 sum_loss, steps = _engine.stochastic_epoch(
@@ -480,7 +481,7 @@ class Run:
                 )
                 mean_loss = sum_loss / self.total_weight
                 norm = np.sqrt(mean_loss)  # per target
-                finite = (self.coef, self.intercept)
+                finite = None  # the state after this epoch, once counted
                 eta = _engine.step_size(
                     self.schedule, self.eta, t + steps, self.power_t, self.optimal_t0
                 )
@@ -495,7 +496,7 @@ class Run:
                 self._diverge(epoch, mean_loss)
                 return
             if mean_loss == self.best_loss:
-                self.best_state = (epoch, finite[0].copy(), finite[1].copy())
+                self.best_state = (epoch, *(finite or self._snapshot()))
             self.epoch = epoch
             loss = float(np.mean(target_losses))
             self.losses.append(loss)
@@ -613,10 +614,20 @@ class Run:
         """Whether ``loss`` is ``factor`` times the best loss and not negligible."""
         return loss > factor * self.best_loss and loss > _GROWTH_FLOOR * reference
 
+    def _snapshot(self):
+        """Copies of ``(coef, intercept, average, steps)``: what divergence restores."""
+        average = None if self.average is None else self.average.copy()
+        return self.coef.copy(), self.intercept.copy(), average, self.steps
+
     def _diverge(self, epoch, loss):
-        best_epoch, coef, intercept = self.best_state
+        # back to the best state, the running average and the step count
+        # included, so that coef_ (averaged or not), t_ and a later
+        # partial_fit all continue from it
+        best_epoch, coef, intercept, average, steps = self.best_state
         self.coef = coef.copy()
         self.intercept = intercept.copy()
+        self.average = None if average is None else average.copy()
+        self.steps = steps
         largest = max(abs(float(np.max(self.X))), abs(float(np.min(self.X))))
         if largest > 1e100:
             cause = (
@@ -635,11 +646,22 @@ class Run:
                 safe = f"eta0={_auto_step(self):.3g}"
             except (ArithmeticError, ValueError):  # degenerate data
                 safe = "a smaller eta0"
-            cause = (
-                f"The step size (eta0={self.eta:g}) is too large for this data: "
-                f"use learning_rate='auto' (here {safe}) or standardise the "
-                "features."
-            )
+            if self.schedule == _engine.SCHEDULE_CODES["optimal"]:
+                first = _engine.step_size(
+                    self.schedule, self.eta, 1, self.power_t, self.optimal_t0
+                )
+                cause = (
+                    "learning_rate='optimal' takes steps 1 / (alpha (t0 + t)), "
+                    f"the first of {first:.3g}, too large for this data: raise "
+                    f"alpha, use learning_rate='auto' (here {safe}) or "
+                    "standardise the features."
+                )
+            else:
+                cause = (
+                    f"The step size (eta0={self.eta:g}) is too large for this "
+                    f"data: use learning_rate='auto' (here {safe}) or "
+                    "standardise the features."
+                )
         if np.isfinite(self.best_loss):
             before = f" (the best epoch had {self.best_loss:.3g})"
         else:

@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -287,6 +288,30 @@ def test_divergence_keeps_the_coefficients_of_the_lowest_loss(batch_size, proble
         info.value
     )
     assert "inf)" not in str(info.value)
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_divergence_under_averaging_keeps_the_average_of_the_kept_state(batch_size):
+    # The average of iterates taken after the blow-up is huge but finite in
+    # float64, so nothing looked wrong until coef_ was cast to float32 and
+    # came out inf. Divergence must restore the average with the
+    # coefficients it keeps, and the step count.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 5)).astype(np.float32)
+    y = (X @ rng.uniform(-2.0, 2.0, 5)).astype(np.float32)
+    model = SGDRegressor(learning_rate="optimal", alpha=1e-3, average=True,
+                         batch_size=batch_size, fit_intercept=False, tol=None,
+                         max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DivergenceError, match="first of .*raise alpha") as info:
+            model.fit(X, y)
+    # the best state is the start: before step 1 of full batch (the loss of
+    # epoch 1 belongs to it), before epoch 1 of mini-batches
+    assert "were kept" in str(info.value)
+    assert model.coef_.dtype == np.float32
+    np.testing.assert_array_equal(model.coef_, 0.0)
+    assert model.t_ == 0
 
 
 def test_loss_growing_until_tol_stops_the_fit_is_divergence():
