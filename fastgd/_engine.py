@@ -131,6 +131,7 @@ def full_batch_step(
     total_weight=None,
     alpha=0.0,
     l1_ratio=0.0,
+    eta_for_rms=None,
 ):
     """Take one full-batch gradient step; return the mean loss before it.
 
@@ -143,6 +144,9 @@ def full_batch_step(
     ``l1_ratio`` the update is the proximal-gradient step of
     ``_kernels._update`` (L2 part in the step, L1 part by soft-thresholding).
     ``out`` is optional float64 scratch shaped as ``residual_sums`` returns.
+    ``eta_for_rms``, a function of a target's RMS residual at the starting
+    coefficients, gives that target's step in place of ``eta`` (the
+    ``"auto"`` step of the L2 norm, whose curvature grows as the RMS falls).
     """
     n_samples, n_features = X.shape
     sums = residual_sums(
@@ -154,11 +158,11 @@ def full_batch_step(
     total = float(n_samples if total_weight is None else total_weight)
     mean_loss = rows[:, n_features + 1] / total
     for t in range(coefs.shape[0]):
-        scale = eta * _kernels._gradient_scale(
-            loss_code, total, np.sqrt(mean_loss[t])
-        )
+        rms = np.sqrt(mean_loss[t])
+        step = eta if eta_for_rms is None else eta_for_rms(rms)
+        scale = step * _kernels._gradient_scale(loss_code, total, rms)
         _kernels._update(
-            coefs[t], rows[t, :n_features], scale, float(eta), float(alpha),
+            coefs[t], rows[t, :n_features], scale, float(step), float(alpha),
             float(l1_ratio),
         )
         if fit_intercept:

@@ -56,14 +56,20 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
         Rows per update step: ``None`` for full batch, 1 for plain SGD, any
         other integer in [1, n_samples] for mini-batches. A ``batch_size``
         equal to ``n_samples`` runs full-batch descent.
-    learning_rate : {"constant", "invscaling", "optimal", "adaptive"}, \
-default="constant"
+    learning_rate : {"constant", "invscaling", "optimal", "adaptive", \
+"auto"}, default="constant"
         Step-size schedule over update steps ``t = 1, 2, ...`` (counted
         across epochs): ``"constant"`` uses ``eta0``; ``"invscaling"``
         ``eta0 / t**power_t``; ``"optimal"`` ``1 / (alpha * (t0 + t - 1))``
         with scikit-learn's heuristic ``t0``; ``"adaptive"`` keeps ``eta0``
         until ``n_iter_no_change`` epochs fail to improve by ``tol``, then
         divides it by 5, and stops once it would fall below 1e-6.
+        ``"auto"`` (fastgd's own; ``eta0`` is ignored) derives the step from
+        the data's Lipschitz constant: ``1 / L`` for full batch, where
+        descent cannot diverge, and for mini-batches the step that
+        guarantees progress on average. With ``loss="l2_norm"``, whose
+        curvature grows as the residual shrinks, the step is retaken at the
+        current RMS every step (full batch) or epoch (mini-batches).
         scikit-learn's default is ``"invscaling"``.
     eta0 : float, default=0.01
         Initial (or constant) step size; must be > 0.

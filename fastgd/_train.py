@@ -64,7 +64,7 @@ _L1_SHARE = {None: 0.0, "l2": 0.0, "l1": 1.0}
 # insensitive loss has none (it is piecewise linear); 1 is a heuristic.
 _CURVATURE = {
     "squared_error": 2.0,
-    "l2_norm": 1.0,  # divided by the RMS at the start, see _auto_step
+    "l2_norm": 1.0,  # divided by the current RMS, see _AutoStep
     "huber": 1.0,
     "epsilon_insensitive": 1.0,
     "squared_epsilon_insensitive": 2.0,
@@ -269,6 +269,7 @@ class Run:
         self.schedule = _engine.SCHEDULE_CODES.get(params["learning_rate"], 0)
         self.adaptive = params["learning_rate"] == "adaptive" and not partial
         self.auto = params["learning_rate"] == "auto"
+        self.schedule_name = params["learning_rate"]
         self.eta0 = float(params["eta0"])
         self.power_t = float(params["power_t"])
         penalty = params["penalty"]
@@ -348,7 +349,10 @@ class Run:
         # schedule's kernel formula takes 1 / alpha in its place
         self.eta = self.eta0
         if self.auto:
-            self.eta = _auto_step(self)
+            self.auto_step = _AutoStep(self)
+            # the L2 norm's step follows the RMS (at the start: the zero
+            # model's; the smallest over the targets, the largest curvature)
+            self.eta = self.auto_step(math.sqrt(np.min(self._zero_model_loss())))
         elif params["learning_rate"] == "optimal":
             self.eta = 1.0 / alpha
 
@@ -426,6 +430,8 @@ class Run:
         best = np.inf
         best_score = -np.inf
         stalled = 0
+        # learning_rate="auto" with the L2 norm: each step at the current RMS
+        per_rms = self.auto_step if self.auto and self.auto_step.per_rms else None
         start = time.perf_counter()
         for epoch in range(1, self.max_iter + 1):
             saved = self._snapshot()
@@ -446,9 +452,12 @@ class Run:
                     total_weight=self.total_weight,
                     alpha=self.alpha,
                     l1_ratio=self.l1_ratio,
+                    eta_for_rms=per_rms,
                     **fixed,
                 )
                 steps = 1
+                if per_rms is not None:  # the step of the smallest RMS
+                    self.eta = eta = per_rms(np.sqrt(np.min(mean_loss)))
                 if self.average is not None:
                     _engine.fold_average(
                         self.average, self.coef, self.intercept,
@@ -457,6 +466,10 @@ class Run:
                 # the loss belongs to the state before the step
                 finite = saved
             else:
+                if per_rms is not None:
+                    # the kernel divides every step by ``norm``: with this
+                    # step the epoch runs at the squared loss's safe step
+                    self.eta = per_rms(float(np.min(norm)))
                 sum_loss, steps = _engine.stochastic_epoch(
                     X,
                     y,
@@ -634,16 +647,32 @@ class Run:
                 f"X holds values as large as {largest:.3g}, whose products "
                 "overflow float64: rescale the features (standardise them)."
             )
+        elif self.auto and self.full_batch:
+            cause = (
+                f"learning_rate='auto' chose eta0={self.eta:.3g} from the "
+                "data's Lipschitz constant, a step under which full-batch "
+                "descent cannot diverge in exact arithmetic: the data are "
+                "badly conditioned for float64; standardise the features."
+            )
         elif self.auto:
             cause = (
-                f"learning_rate='auto' chose eta0={self.eta:.3g}, which is safe "
-                "for full-batch descent; with small batches the "
+                f"learning_rate='auto' chose eta0={self.eta:.3g}, which "
+                "guarantees progress only on average; with small batches the "
                 f"{self.loss_name!r} loss can still diverge: give a smaller "
                 "eta0, a larger batch_size, or loss='squared_error'."
             )
+        elif self.loss_code == _L2_NORM:
+            cause = (
+                "The 'l2_norm' loss has no bounded curvature near its minimum "
+                "(its gradient keeps length of order one however small the "
+                f"residual), so a step schedule that ignores the RMS "
+                f"(learning_rate={self.schedule_name!r}) overshoots there: use "
+                "learning_rate='auto', whose step follows the RMS, or "
+                "loss='squared_error'."
+            )
         else:
             try:
-                safe = f"eta0={_auto_step(self):.3g}"
+                safe = f"eta0={_AutoStep(self)():.3g}"
             except (ArithmeticError, ValueError):  # degenerate data
                 safe = "a smaller eta0"
             if self.schedule == _engine.SCHEDULE_CODES["optimal"]:
@@ -678,8 +707,8 @@ class Run:
         )
 
 
-def _auto_step(run, iterations=100, rtol=1e-6):
-    """A step size under which descent on ``run``'s problem is stable.
+class _AutoStep:
+    """The step sizes of ``learning_rate="auto"``: stable descent for ``run``.
 
     Full batch: ``1 / L``, ``L`` the Lipschitz constant of the gradient of
     the (weighted) mean loss: the loss's curvature times the largest
@@ -690,47 +719,69 @@ def _auto_step(run, iterations=100, rtol=1e-6):
     smoothness ``L(b) = n (b - 1) / (b (n - 1)) L + (n - b) / (b (n - 1))
     L_max``, ``L_max`` the curvature times the largest weighted squared row
     norm: the step for which SGD's expected progress is guaranteed.
+
+    The L2 norm's curvature is ``1 / RMS``: it grows without bound as the
+    residual shrinks, so no constant step stays safe. Its step is taken at
+    the current RMS (call with ``rms``), which makes the update without a
+    penalty exactly the squared loss's ``"auto"`` update: stable, and
+    converging to the same least-squares coefficients.
+
+    The eigenvalue and the largest row norm are computed once, here.
     """
-    X = run.X
-    n_samples, n_features = X.shape
-    weights = run.weights
-    zeros = np.zeros(n_samples, dtype=X.dtype)
-    rng = np.random.default_rng(0)
-    v = rng.standard_normal(n_features)
-    b = np.array([1.0 if run.fit_intercept else 0.0])
-    eigenvalue = 0.0
-    for _ in range(iterations):
-        norm = math.sqrt(v @ v + b[0] ** 2)
-        v, b = v / norm, b / norm
-        sums = _engine.residual_sums(X, zeros, v, b, weights=weights)
-        v = sums[:n_features] / run.total_weight
-        b = np.array([sums[n_features] / run.total_weight if run.fit_intercept else 0])
-        previous, eigenvalue = eigenvalue, math.sqrt(v @ v + b[0] ** 2)
-        if abs(eigenvalue - previous) <= rtol * eigenvalue:
-            break
-    curvature = _CURVATURE[run.loss_name]
-    if run.loss_code == _L2_NORM:
-        # the RMS's curvature scales like 1 / RMS; take it at the start
-        # (the smallest over the targets: the largest curvature)
-        rms = math.sqrt(max(np.min(run._zero_model_loss()), np.finfo(float).tiny))
-        curvature /= rms
-    ridge = run.alpha * (1.0 - run.l1_ratio)
-    lipschitz = curvature * eigenvalue + ridge
-    if not lipschitz > 0:
-        raise ValueError("X has no variation: no step size can be derived.")
-    if run.full_batch:
-        return 1.0 / lipschitz
-    rows = np.einsum("ij,ij->i", X, X, dtype=np.float64) + (
-        1.0 if run.fit_intercept else 0.0
-    )
-    if weights is not None:
-        rows *= weights / run.weight_mean
-    largest = curvature * rows.max() + ridge
-    n, m = (n_samples if run.train_rows is None else len(run.train_rows)), run.batch_size
-    if n == 1:
-        return 1.0 / (2.0 * largest)
-    expected = (n * (m - 1) * lipschitz + (n - m) * largest) / (m * (n - 1))
-    return 1.0 / (2.0 * expected)
+
+    def __init__(self, run, iterations=100, rtol=1e-6):
+        X = run.X
+        n_samples, n_features = X.shape
+        weights = run.weights
+        zeros = np.zeros(n_samples, dtype=X.dtype)
+        rng = np.random.default_rng(0)
+        v = rng.standard_normal(n_features)
+        b = np.array([1.0 if run.fit_intercept else 0.0])
+        eigenvalue = 0.0
+        for _ in range(iterations):
+            norm = math.sqrt(v @ v + b[0] ** 2)
+            v, b = v / norm, b / norm
+            sums = _engine.residual_sums(X, zeros, v, b, weights=weights)
+            v = sums[:n_features] / run.total_weight
+            b = np.array(
+                [sums[n_features] / run.total_weight if run.fit_intercept else 0]
+            )
+            previous, eigenvalue = eigenvalue, math.sqrt(v @ v + b[0] ** 2)
+            if abs(eigenvalue - previous) <= rtol * eigenvalue:
+                break
+        self.eigenvalue = eigenvalue
+        self.curvature = _CURVATURE[run.loss_name]
+        self.per_rms = run.loss_code == _L2_NORM
+        self.ridge = run.alpha * (1.0 - run.l1_ratio)
+        if not self.curvature * eigenvalue + self.ridge > 0:
+            raise ValueError("X has no variation: no step size can be derived.")
+        self.full_batch = run.full_batch
+        if not self.full_batch:
+            rows = np.einsum("ij,ij->i", X, X, dtype=np.float64) + (
+                1.0 if run.fit_intercept else 0.0
+            )
+            if weights is not None:
+                rows *= weights / run.weight_mean
+            self.largest_row = float(rows.max())
+            self.n = n_samples if run.train_rows is None else len(run.train_rows)
+            self.b = run.batch_size
+
+    def __call__(self, rms=1.0):
+        """The step; for the L2 norm, the step at RMS residual ``rms``."""
+        curvature = self.curvature
+        if self.per_rms:
+            if not rms > 0:
+                return 0.0  # a zero residual: the zero subgradient, no step
+            curvature /= rms
+        lipschitz = curvature * self.eigenvalue + self.ridge
+        if self.full_batch:
+            return 1.0 / lipschitz
+        largest = curvature * self.largest_row + self.ridge
+        n, m = self.n, self.b
+        if n == 1:
+            return 1.0 / (2.0 * largest)
+        expected = (n * (m - 1) * lipschitz + (n - m) * largest) / (m * (n - 1))
+        return 1.0 / (2.0 * expected)
 
 
 class _Orders:

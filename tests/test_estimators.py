@@ -331,18 +331,74 @@ def test_loss_growing_until_tol_stops_the_fit_is_divergence():
     assert _mean_squared_residual(model, X, y) <= min(model.loss_curve_) * (1 + 1e-9)
 
 
-def test_auto_step_divergence_does_not_advise_auto():
-    # "auto" is safe for full batch only: the l2_norm loss at b = 1 on
-    # noisy data still diverges, and the advice must not be "use auto"
+def test_auto_step_divergence_does_not_advise_auto(monkeypatch):
+    # "auto" guarantees mini-batch progress only on average; should such a
+    # fit diverge (forced here with a step 1e4 times too large), the advice
+    # must not be "use auto"
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(200)
-    model = SGDRegressor(loss="l2_norm", learning_rate="auto", batch_size=1,
-                         tol=None, max_iter=20, random_state=0)
+    safe = fastgd._train._AutoStep.__call__
+    monkeypatch.setattr(fastgd._train._AutoStep, "__call__",
+                        lambda self, rms=1.0: 1e4 * safe(self, rms))
+    model = SGDRegressor(learning_rate="auto", batch_size=1, tol=None,
+                         max_iter=20, random_state=0)
     with pytest.raises(DivergenceError) as info:
         model.fit(X, y)
     assert "learning_rate='auto' chose" in str(info.value)
+    assert "only on average" in str(info.value)
     assert "use learning_rate='auto'" not in str(info.value)
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 32])
+def test_l2_norm_auto_step_follows_the_rms(batch_size):
+    # The RMS's curvature is 1 / RMS. A step fixed at the starting RMS
+    # (2.5 here, against 0.5 at the optimum) was 5x too long near the
+    # optimum: full batch swung between 0.5 and 3 and stopped "converged" at
+    # 1.2. Taken at the current RMS, the step makes each update the squared
+    # loss's safe step.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5000, 10))
+    y = X @ rng.standard_normal(10) + 1 + 0.5 * rng.standard_normal(5000)
+    coef, intercept = reference.lstsq(X, y)
+    optimum = np.sqrt(np.mean((X @ coef + intercept - y) ** 2))
+    model = SGDRegressor(loss="l2_norm", batch_size=batch_size,
+                         learning_rate="auto", max_iter=100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning either
+        model.fit(X, y)
+    rms = np.sqrt(np.mean((model.predict(X) - y) ** 2))
+    if batch_size is None:  # monotone descent to the least-squares point
+        assert np.all(np.diff(model.loss_curve_) <= 0)
+        np.testing.assert_allclose(model.coef_, coef, atol=1e-6)
+        assert rms == pytest.approx(optimum, rel=1e-9)
+    else:  # within SGD's constant-step noise of it
+        assert rms < 1.1 * optimum
+    steps = model.history_["step_size"]
+    assert np.all(steps > 0) and steps[-1] < steps[0]  # shrank with the RMS
+
+
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_l2_norm_auto_step_fits_data_a_line_fits_exactly(batch_size):
+    # zero residual at the optimum: any constant step overshoots there
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 3.0]) + 1.0
+    result = fastgd.fit(X, y, loss="l2_norm", batch_size=batch_size,
+                        learning_rate="auto", max_iter=300, tol=1e-10,
+                        random_state=0)
+    np.testing.assert_allclose(result.coef, [1.0, -2.0, 0.5, 3.0], atol=1e-4)
+    constant = dict(loss="l2_norm", batch_size=batch_size, eta0=0.05,
+                    max_iter=300, tol=None, random_state=0)
+    if batch_size is None:
+        # full batch with a constant step swings around the optimum at a
+        # distance set by the step
+        swinging = fastgd.fit(X, y, **constant)
+        assert swinging.loss_curve[-10:].min() > 1e6 * result.loss_curve[-1]
+    else:
+        # mini-batch steps divided by an RMS that shrinks toward 0 blow up
+        with pytest.raises(DivergenceError, match="follows the RMS"):
+            fastgd.fit(X, y, **constant)
 
 
 @pytest.mark.parametrize("batch_size", [None, 1])

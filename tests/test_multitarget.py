@@ -113,6 +113,19 @@ def test_starting_point_for_several_targets(targets):
         model.fit(X, Y, coef_init=np.zeros(X.shape[1]))
 
 
+def test_l2_norm_auto_full_batch_steps_each_target_at_its_own_rms(targets):
+    # full-batch targets are independent: each takes the step of its own
+    # RMS, so each gets the bits of a fit on its column alone
+    X, Y = targets
+    params = dict(loss="l2_norm", batch_size=None, learning_rate="auto",
+                  max_iter=30, tol=None)
+    together = SGDRegressor(**params).fit(X, Y)
+    for t in range(Y.shape[1]):
+        alone = SGDRegressor(**params).fit(X, Y[:, t])
+        np.testing.assert_array_equal(together.coef_[t], alone.coef_)
+        assert together.intercept_[t] == alone.intercept_
+
+
 def test_stopping_follows_the_mean_loss_over_targets(targets):
     X, Y = targets
     model = SGDRegressor(batch_size=None, learning_rate="auto", tol=1e-6,
