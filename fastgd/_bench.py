@@ -697,6 +697,7 @@ def warm_up(dtype):
         _engine.shuffle(order, 0)
         _engine.stochastic_epoch(X, y, coef, intercept, order, 4, 0.01, 0, 1.0, True)
         _engine.residual_sums(X, y, coef, intercept)
+    _engine.warm_up_pair_epoch(dtype)
     return time.perf_counter() - start
 
 
@@ -749,6 +750,13 @@ def run_bench(
     result : BenchResult
     """
     started = time.perf_counter()
+    if n_samples <= n_features + 1:
+        raise ValueError(
+            f"n_samples={n_samples} must exceed n_features + 1 = {n_features + 1}: "
+            "with no more rows than unknowns (the intercept included) least "
+            "squares fits exactly, and there is no positive optimum to come "
+            "within 1% of"
+        )
     batch_sizes = list(batch_sizes)
     too_big = [b for b in batch_sizes if b is not None and b >= n_samples]
     if too_big:

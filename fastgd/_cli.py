@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 import fastgd
 from fastgd import _engine
+from fastgd._threads import thread_limit
 
 __all__ = ["main", "run_demo"]
 
@@ -344,9 +345,12 @@ def _batch_sizes(text):
 
 def _condition(text):
     """Parse ``--condition``: a finite number of at least 1."""
-    value = _positive_float(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 1):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 1, got {text}")
     return value
 
 
@@ -506,6 +510,15 @@ def _run_fit(args):
     )
     X, y = design.X, design.y
     n_samples, n_features = X.shape
+    with np.errstate(over="ignore"):
+        squares = float(np.sum(np.square(y)))
+    if not math.isfinite(squares):
+        # the fit, the least-squares reference and the report all square it
+        raise _tabular.InputError(
+            f"target {args.target!r} holds values as large as "
+            f"{float(np.max(np.abs(y))):.3g}, whose squares overflow float64; "
+            "rescale it (divide it by a power of ten) and fit again"
+        )
     if args.batch_size is not None and args.batch_size > n_samples:
         raise _tabular.InputError(
             f"--batch-size {args.batch_size} exceeds the {n_samples} rows left "
@@ -665,6 +678,17 @@ def _report_divergence(epoch, loss, design, args):
         file=sys.stderr,
     )
 
+    if args.loss == "l2_norm":
+        # its curvature is 1 / RMS: a smaller constant step only diverges later
+        print(
+            "fastgd: fix: use --loss squared_error, which has the same "
+            "least-squares coefficients. The l2_norm loss's curvature grows as "
+            "the residual shrinks, so no constant --eta0 is safe near its "
+            "minimum, and a smaller one only diverges later (or stops early).",
+            file=sys.stderr,
+        )
+        return
+
     # 1/L is the largest step that full-batch descent is sure to survive
     lipschitz = _lipschitz(_augmented_gram(design.X))
     ratio = args.eta0 * lipschitz
@@ -801,6 +825,9 @@ def _warm_up(n_jobs, batch_sizes=(None, 1, 32)):
             fastgd.fit(
                 X, y, batch_size=batch_size, max_iter=2, tol=None, n_jobs=n_jobs
             )
+    # large mini-batch fits share each batch between two threads
+    with thread_limit(n_jobs):
+        _engine.warm_up_pair_epoch(np.float64)
     return time.perf_counter() - start
 
 
@@ -878,6 +905,15 @@ def _run_bench(args):
 
     if args.n < 2:
         print("fastgd: error: --n must be at least 2", file=sys.stderr)
+        return 2
+    if args.n <= args.d + 1:
+        print(
+            f"fastgd: error: --n {args.n} must exceed --d {args.d} + 1 (the "
+            "intercept's column): with no more rows than unknowns least squares "
+            "fits the data exactly, and there is no positive optimum to come "
+            "within 1% of",
+            file=sys.stderr,
+        )
         return 2
     given = args.batch_sizes is not None
     if not given:

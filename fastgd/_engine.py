@@ -295,6 +295,28 @@ def _aligned_zeros(shape):
     return raw[skip:skip + size].reshape(shape)
 
 
+def warm_up_pair_epoch(dtype=np.float64):
+    """Compile (or load from Numba's cache) the two-thread epoch for ``dtype``.
+
+    The size rules give it only to large X, so warm-ups on small data miss
+    it and a first large fit would compile it (tens of seconds) inside its
+    timing. This runs it once on a tiny problem with the rules lifted, and
+    leaves them, and the rest after a failed pairing, as they were.
+    """
+    global PAIR_MIN_BYTES, PAIR_MIN_VISITS, PAIR_MIN_BATCH_BYTES, _pair_rest
+    saved = PAIR_MIN_BYTES, PAIR_MIN_VISITS, PAIR_MIN_BATCH_BYTES, _pair_rest
+    PAIR_MIN_BYTES = PAIR_MIN_VISITS = PAIR_MIN_BATCH_BYTES = _pair_rest = 0
+    try:
+        X = np.ones((64, 2), dtype=dtype)
+        y = np.ones(64, dtype=dtype)
+        order = np.arange(64, dtype=np.intp)
+        stochastic_epoch(
+            X, y, np.zeros(2), np.zeros(1), order, PAIR_MIN_BATCH, 1e-3, 0, 1.0, True
+        )
+    finally:
+        PAIR_MIN_BYTES, PAIR_MIN_VISITS, PAIR_MIN_BATCH_BYTES, _pair_rest = saved
+
+
 def _pair_buffers(n_features):
     """``mail``, ``scratch`` and ``control`` for ``_minibatch_epoch_pair``."""
     n_lines = -(-(n_features + 2) // _kernels.MAIL_SLOTS)

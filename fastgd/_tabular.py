@@ -67,8 +67,8 @@ def read_csv(path):
     Raises
     ------
     InputError
-        If the file is missing, is a directory, is empty or cannot be parsed
-        as CSV.
+        If the file is missing, is a directory, is empty, has no data rows
+        or cannot be parsed as CSV.
     """
     path = Path(path)
     if not path.exists():
@@ -87,7 +87,16 @@ def read_csv(path):
             f"{str(path)!r} has {frame.shape[1]} column; a target and at least "
             "one feature column are needed (is the separator a comma?)"
         )
+    if frame.shape[0] == 0:
+        raise InputError(f"{str(path)!r} has a header row but no data rows")
     return frame
+
+
+def _no_features(notes):
+    """The error for a table left with no feature column, saying why."""
+    why = [note for note in notes if "dropped" in note]
+    reason = f" ({'; '.join(why)})" if why else ""
+    return InputError(f"no usable feature columns remain after preprocessing{reason}")
 
 
 def build_design(
@@ -193,7 +202,7 @@ def build_design(
                 text[name] = levels
     columns = numeric + list(text)
     if not columns:
-        raise InputError("no usable feature columns remain after preprocessing")
+        raise _no_features(notes)
 
     # missing feature values: drop the rows or fill the gaps
     table = frame.loc[keep, columns]
@@ -245,7 +254,7 @@ def build_design(
 
     names = list(numeric_values) + list(indicators)
     if not names:
-        raise InputError("no usable feature columns remain after preprocessing")
+        raise _no_features(notes)
     X = np.empty((len(table), len(names)), dtype=np.float64)
     for j, values in enumerate(
         list(numeric_values.values()) + list(indicators.values())

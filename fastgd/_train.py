@@ -177,7 +177,7 @@ def train(
             "learning_rate='optimal' takes its step size from alpha, which "
             "must then be > 0."
         )
-    if params["sampling"] != "reshuffle" and not params["shuffle"]:
+    if params["sampling"] not in ("reshuffle", "sequential") and not params["shuffle"]:
         raise ValueError(
             f"shuffle=False asks for rows in order, but sampling="
             f"{params['sampling']!r}; set one or the other."

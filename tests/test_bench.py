@@ -256,7 +256,10 @@ def test_cli_bench_prints_the_table_and_the_files(capsys, tmp_path):
         (["--n", "1000", "--batch-sizes", "1,1000"], "1000 is not below --n 1000"),
         (["--batch-sizes", "1,many"], "got 'many'"),
         (["--dtype", "float16"], "invalid choice"),
-        (["--condition", "0.5"], "must be at least 1"),
+        (["--condition", "0.5"], "must be a finite number of at least 1"),
+        (["--condition", "0"], "must be a finite number of at least 1"),
+        (["--n", "9", "--d", "8"], "--n 9 must exceed --d 8 + 1"),
+        (["--n", "2", "--d", "8"], "--n 2 must exceed --d 8 + 1"),
     ],
 )
 def test_cli_bench_rejects_bad_options(capsys, tmp_path, argv, message):
@@ -282,3 +285,11 @@ def test_unreachable_target_gives_up_on_the_wall_clock():
     trace = _bench.run_method(problem, 1, time_limit=0.2, seed=0, repeats=1)
     assert trace.status == "time limit"
     assert trace.hit is None
+
+
+def test_run_bench_needs_more_rows_than_unknowns(tmp_path):
+    # with n <= d + 1 the optimum loss is 0: no "within 1%" to reach, and the
+    # run used to spin until its time limits
+    with pytest.raises(ValueError, match="n_samples=9 must exceed n_features"):
+        _bench.run_bench(9, 8, out=tmp_path, progress=False)
+    assert not list(tmp_path.iterdir())

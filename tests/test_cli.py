@@ -439,6 +439,56 @@ def test_fit_infinite_value_is_one_line_error(capsys, tmp_path):
 # -- regressions from trying to break the command line -----------------------
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b,c\n", "has a header row but no data rows"),
+        ("a,b,c\n1,2,3\n",
+         "no usable feature columns remain after preprocessing (column 'a': "
+         "dropped, every row holds 1; column 'b': dropped, every row holds 2)"),
+        ("a,b,c\n1,x,3\n1,x,4\n",
+         "(text column 'b': dropped, its only value is 'x'; column 'a': "
+         "dropped, every row holds 1)"),
+    ],
+)
+def test_fit_table_with_nothing_to_fit_says_why(capsys, tmp_path, text, message):
+    path = tmp_path / "table.csv"
+    path.write_text(text)
+
+    status, out, err = run_cli(capsys, "fit", path, "--target", "c")
+
+    assert status == 2
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_fit_target_whose_squares_overflow_is_refused(capsys, tmp_path):
+    # it used to diverge and advise a smaller --eta0, again and again
+    path = tmp_path / "huge.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{(-1) ** i}e160\n" for i in range(30)))
+
+    status, out, err = run_cli(capsys, "fit", path, "--target", "y",
+                               "--batch-size", "full")
+
+    assert status == 2
+    assert "target 'y' holds values as large as 1e+160" in err
+    assert "rescale it" in err
+
+
+def test_fit_l2_norm_divergence_advises_the_squared_loss(capsys, tmp_path):
+    # a line fits these rows exactly: a smaller --eta0 only diverges later,
+    # so the advice is the squared loss, not a smaller step
+    path = tmp_path / "exact.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{i}\n" for i in range(1, 9)))
+
+    status, out, err = run_cli(capsys, "fit", path, "--target", "y",
+                               "--batch-size", "1", "--loss", "l2_norm")
+
+    assert status == 1
+    assert "use --loss squared_error" in err
+    assert "lower --eta0" not in err
+
+
 def test_fit_constant_target_reports_r2_as_undefined(capsys, tmp_path):
     csv = tmp_path / "constant.csv"
     csv.write_text("x,y\n" + "".join(f"{i},7\n" for i in range(40)))

@@ -380,3 +380,33 @@ def test_one_and_two_threads_agree_on_any_options(option, dtype, seed):
     with patch.multiple(_engine, PAIR_MIN_BYTES=0, PAIR_MIN_BATCH=2,
                         PAIR_MIN_BATCH_BYTES=0, PAIR_MIN_VISITS=0, _pair_rest=0):
         assert outcome(2) == outcome(1)
+
+
+_WARM_UP_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from fastgd import _bench, _cli, _engine, _kernels
+
+    def pair_dtypes():
+        return sorted(str(sig[0].dtype) for sig in _kernels._minibatch_epoch_pair.signatures)
+
+    limits = (_engine.PAIR_MIN_BYTES, _engine.PAIR_MIN_VISITS,
+              _engine.PAIR_MIN_BATCH_BYTES)
+    _engine._pair_rest = 3
+    before = pair_dtypes()
+    _cli._warm_up(None, batch_sizes=(None,))
+    after_demo = pair_dtypes()
+    _bench.warm_up(np.float32)
+    print(before, after_demo, pair_dtypes(), _engine._pair_rest,
+          limits == (_engine.PAIR_MIN_BYTES, _engine.PAIR_MIN_VISITS,
+                     _engine.PAIR_MIN_BATCH_BYTES))
+""")
+
+
+def test_warm_ups_compile_the_two_thread_epoch_and_leave_the_rules():
+    # the demo's and the bench's warm-ups fit small problems, which never
+    # take the pair kernel: without this, a first large fit compiled it
+    # inside its timing (30 s of a 0.5 s demo row)
+    done = subprocess.run([sys.executable, "-c", _WARM_UP_SCRIPT],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]", "['float64']", "['float32',", "'float64']",
+                                   "3", "True"]

@@ -95,6 +95,14 @@ def test_shuffle_false_conflicts_with_another_sampling(problem):
         SGDRegressor(shuffle=False, sampling="with_replacement").fit(*problem)
 
 
+def test_shuffle_false_agrees_with_sequential_sampling(problem):
+    # both ask for rows in order: no conflict, one fit
+    params = dict(batch_size=8, max_iter=3, tol=None, random_state=0)
+    both = SGDRegressor(shuffle=False, sampling="sequential", **params).fit(*problem)
+    one = SGDRegressor(shuffle=False, **params).fit(*problem)
+    np.testing.assert_array_equal(both.coef_, one.coef_)
+
+
 @pytest.mark.parametrize("batch_size", [None, 8])
 def test_early_stopping_holds_out_rows_and_records_scores(batch_size, problem):
     X, y = problem
