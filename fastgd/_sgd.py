@@ -383,7 +383,9 @@ default=None
             # continue from the last iterate, which averaging keeps apart
             # from the averaged coef_
             last = getattr(self, "_iterate", (self.coef_, self.intercept_))
-            coef, intercept = _start(X.shape[1], y, *last, None)
+            coef, intercept = _start(
+                X.shape[1], y, *last, None, source="the fit partial_fit continues"
+            )
             done = (self.n_iter_, self.t_, self.loss_curve_, self.history_)
         average = getattr(self, "_average_state", None) if not first else None
         train(
@@ -465,30 +467,41 @@ default=None
         return X @ coef.T + np.asarray(self.intercept_, dtype=X.dtype)
 
 
-def _start(n_features, y, coef, intercept, previous):
+def _brief(value, limit=60):
+    """``repr(value)``, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _start(n_features, y, coef, intercept, previous, source="coef_init"):
     """Float64 starting ``coef`` and ``intercept`` arrays, checked.
 
     ``y`` (checked) tells the number of targets: shapes (n_features,) and
     (1,) for a 1-D ``y``, (n_targets, n_features) and (n_targets,) for a 2-D
     one. ``coef``/``intercept`` come from the caller (``coef_init``, or the
-    fitted state); ``previous`` is a warm start's ``(coef_, intercept_)``.
+    fitted state, named by ``source`` in errors); ``previous`` is a warm
+    start's ``(coef_, intercept_)``.
     A starting point of another shape is refused here, before any kernel
     could read past its end.
     """
     shape = (n_features,) if y.ndim == 1 else (y.shape[1], n_features)
     if coef is None and previous is not None:
+        source = "the previous fit (warm_start)"
         coef = previous[0]
         if intercept is None:
             intercept = previous[1]
     if coef is None:
         coef = np.zeros(shape)
-    coef = np.array(coef, dtype=np.float64)
-    if y.ndim == 1:
-        coef = coef.reshape(-1)
+    try:
+        coef = np.array(coef, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{source} must be an array of numbers, got {_brief(coef)}."
+        ) from None
     if coef.shape != shape:
-        source = "the previous fit (warm_start)" if previous is not None else "coef_init"
         wanted = (
-            f"X has {n_features} features"
+            f"y has 1 target and X {n_features} features, so shape {shape} is "
+            "needed"
             if y.ndim == 1
             else f"y has {shape[0]} targets and X {n_features} features, "
             f"so shape {shape} is needed"
@@ -498,7 +511,13 @@ def _start(n_features, y, coef, intercept, previous):
             f"but {wanted}."
         )
     n_targets = 1 if y.ndim == 1 else shape[0]
-    intercept = np.array(0.0 if intercept is None else intercept, dtype=np.float64)
+    try:
+        intercept = np.array(0.0 if intercept is None else intercept, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"intercept_init must be a number or an array of numbers, got "
+            f"{_brief(intercept)}."
+        ) from None
     if intercept.size not in (1, n_targets) or intercept.ndim > 1:
         raise ValueError(
             f"intercept_init has shape {intercept.shape}; y has {n_targets} "

@@ -20,6 +20,8 @@ class Options:
         return isinstance(value, str) and value in self.values
 
     def __str__(self):
+        if len(self.values) == 1:
+            return repr(self.values[0])
         return "one of " + ", ".join(repr(v) for v in self.values)
 
 
@@ -59,6 +61,8 @@ class Interval:
         kind = "an integer" if self.kind == "int" else "a finite real number"
         left = "[" if self.closed in ("both", "left") else "("
         right = "]" if self.closed in ("both", "right") else ")"
+        if self.low is None and self.high is None:
+            return kind
         low = "-inf" if self.low is None else self.low
         high = "inf" if self.high is None else self.high
         return f"{kind} in {left}{low}, {high}{right}"
@@ -171,6 +175,8 @@ def check_array(X, name, ndim, dtype=None):
     naming ``name``. A copy is made only when the dtype or layout must
     change; ``X`` itself is never written to.
     """
+    if X is None:
+        raise TypeError(f"{name} is None; an array of numbers is needed.")
     if _is_sparse(X):
         raise TypeError(
             f"{name} is a sparse matrix; fastgd needs dense data "

@@ -28,7 +28,8 @@ def test_starting_point_of_the_wrong_size_is_refused(problem):
     X, y = problem
     model = SGDRegressor(batch_size=8, max_iter=2, tol=None, warm_start=True)
     model.fit(X[:, :2], y)
-    with pytest.raises(ValueError, match=r"previous fit .* shape \(2,\), but X has 5"):
+    with pytest.raises(ValueError, match=r"previous fit .* shape \(2,\), but y "
+                       "has 1 target and X 5 features"):
         model.fit(X, y)
     with pytest.raises(ValueError, match=r"coef_init have shape \(3,\)"):
         SGDRegressor().fit(X, y, coef_init=np.zeros(3))

@@ -88,6 +88,8 @@ def test_text_target_is_rejected(data):
         ({"shuffle": "yes"}, "'shuffle': 'yes'"),
         ({"random_state": -3}, "'random_state': -3"),
         ({"n_jobs": 0}, "'n_jobs': 0"),
+        ({"power_t": np.nan}, r"'power_t': nan. Expected a finite real number\.$"),
+        ({"progress": "maybe"}, r"Expected a bool or 'auto'\.$"),
     ],
 )
 def test_invalid_parameters_are_named(params, match, data):
@@ -102,3 +104,33 @@ def test_predict_checks_the_number_of_features(data):
         model.predict(X[:, :2])
     with pytest.raises(ValueError, match="X contains NaN"):
         model.predict(np.full((2, 3), np.nan))
+
+
+def test_missing_X_is_named(data):
+    with pytest.raises(TypeError, match="X is None; an array of numbers"):
+        SGDRegressor().fit(None, data[1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"coef_init": "zeros"}, "coef_init must be an array of numbers, got 'zeros'"),
+        ({"intercept_init": "zeros"},
+         "intercept_init must be a number or an array of numbers, got 'zeros'"),
+        # a row vector is not quietly flattened for a single target
+        ({"coef_init": np.zeros((1, 3))},
+         r"coef_init have shape \(1, 3\), but y has 1 target and X 3 "
+         r"features, so shape \(3,\) is needed"),
+    ],
+)
+def test_bad_starting_points_are_named(kwargs, match, data):
+    with pytest.raises(ValueError, match=match):
+        SGDRegressor(max_iter=2, tol=None).fit(*data, **kwargs)
+
+
+def test_partial_fit_with_another_target_count_names_the_fit_it_continues(data):
+    X, y = data
+    model = SGDRegressor(batch_size=4).partial_fit(X, y)
+    with pytest.raises(ValueError, match="from the fit partial_fit continues "
+                       r"have shape \(3,\), but y has 2 targets"):
+        model.partial_fit(X, np.column_stack([y, y]))
