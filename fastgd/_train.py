@@ -352,7 +352,9 @@ class Run:
             self.auto_step = _AutoStep(self)
             # the L2 norm's step follows the RMS (at the start: the zero
             # model's; the smallest over the targets, the largest curvature)
-            self.eta = self.auto_step(math.sqrt(np.min(self._zero_model_loss())))
+            self.eta = self.auto_step(
+                math.sqrt(np.min(self._finite_zero_model_loss()))
+            )
         elif params["learning_rate"] == "optimal":
             self.eta = 1.0 / alpha
 
@@ -408,13 +410,7 @@ class Run:
         # the actual starting point: one extra pass over X.
         # (one value per target; the stopping and divergence rules follow
         # their mean)
-        zero_model_loss = self._zero_model_loss()
-        if not np.all(np.isfinite(zero_model_loss)):
-            raise ValueError(
-                f"y holds values as large as {np.max(np.abs(y)):.3g}: their "
-                "squares overflow float64. Rescale y (for example to standard "
-                "deviation 1) before fitting."
-            )
+        zero_model_loss = self._finite_zero_model_loss()
         start_loss = zero_model_loss
         warm = np.any(self.coef != 0) or np.any(self.intercept != 0)
         if warm or (not self.full_batch and self.loss_code == _L2_NORM):
@@ -627,6 +623,17 @@ class Run:
         """Whether ``loss`` is ``factor`` times the best loss and not negligible."""
         return loss > factor * self.best_loss and loss > _GROWTH_FLOOR * reference
 
+    def _finite_zero_model_loss(self):
+        """``_zero_model_loss()``, refused when y's squares overflow."""
+        loss = self._zero_model_loss()
+        if not np.all(np.isfinite(loss)):
+            raise ValueError(
+                f"y holds values as large as {np.max(np.abs(self.y)):.3g}: their "
+                "squares overflow float64. Rescale y (for example to standard "
+                "deviation 1) before fitting."
+            )
+        return loss
+
     def _snapshot(self):
         """Copies of ``(coef, intercept, average, steps)``: what divergence restores."""
         average = None if self.average is None else self.average.copy()
@@ -649,10 +656,10 @@ class Run:
             )
         elif self.auto and self.full_batch:
             cause = (
-                f"learning_rate='auto' chose eta0={self.eta:.3g} from the "
-                "data's Lipschitz constant, a step under which full-batch "
-                "descent cannot diverge in exact arithmetic: the data are "
-                "badly conditioned for float64; standardise the features."
+                f"learning_rate='auto' chose eta0={self.eta:.3g}, the "
+                "full-batch step that the data's Lipschitz constant allows, "
+                "and the fit still diverged: the features may be scaled too "
+                "unevenly for float64; standardise them."
             )
         elif self.auto:
             cause = (
@@ -770,10 +777,14 @@ class _AutoStep:
         """The step; for the L2 norm, the step at RMS residual ``rms``."""
         curvature = self.curvature
         if self.per_rms:
-            if not rms > 0:
-                return 0.0  # a zero residual: the zero subgradient, no step
+            if not 0 < rms < math.inf:
+                # a zero residual takes the zero subgradient; an overflowed
+                # one is left to the divergence rules
+                return 0.0
             curvature /= rms
         lipschitz = curvature * self.eigenvalue + self.ridge
+        if not lipschitz > 0:  # the curvature underflowed: no safe step known
+            return 0.0
         if self.full_batch:
             return 1.0 / lipschitz
         largest = curvature * self.largest_row + self.ridge

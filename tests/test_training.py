@@ -187,10 +187,13 @@ def test_l2_norm_instability_near_an_exact_fit_is_reported():
                    random_state=0)
 
 
-def test_overflowing_target_is_named():
+@pytest.mark.parametrize("params", [{}, {"loss": "l2_norm", "learning_rate": "auto"}])
+def test_overflowing_target_is_named(params):
+    # "auto" derives its step from y's RMS first: it must not fail there
+    # with a ZeroDivisionError instead
     X = np.random.default_rng(0).standard_normal((50, 2))
     with pytest.raises(ValueError, match="y holds values as large as"):
-        fastgd.fit(X, np.full(50, 1e300))
+        fastgd.fit(X, np.full(50, 1e300), **params)
 
 
 def test_overflowing_features_are_named():
