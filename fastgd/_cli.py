@@ -683,8 +683,8 @@ def _report_divergence(epoch, loss, design, args):
         print(
             "fastgd: fix: use --loss squared_error, which has the same "
             "least-squares coefficients. The l2_norm loss's curvature grows as "
-            "the residual shrinks, so no constant --eta0 is safe near its "
-            "minimum, and a smaller one only diverges later (or stops early).",
+            "the residual shrinks (without bound where a line fits the data "
+            "exactly), so a smaller --eta0 may only diverge later.",
             file=sys.stderr,
         )
         return

@@ -670,12 +670,12 @@ class Run:
             )
         elif self.loss_code == _L2_NORM:
             cause = (
-                "The 'l2_norm' loss has no bounded curvature near its minimum "
-                "(its gradient keeps length of order one however small the "
-                f"residual), so a step schedule that ignores the RMS "
-                f"(learning_rate={self.schedule_name!r}) overshoots there: use "
-                "learning_rate='auto', whose step follows the RMS, or "
-                "loss='squared_error'."
+                "The 'l2_norm' loss's curvature is 1 / RMS: it grows as the "
+                "residual shrinks (without bound where a line fits the data "
+                "exactly), so a step schedule that ignores the RMS "
+                f"(learning_rate={self.schedule_name!r}) overshoots near the "
+                "optimum: use learning_rate='auto', whose step follows the "
+                "RMS, or loss='squared_error'."
             )
         else:
             try:
@@ -727,8 +727,9 @@ class _AutoStep:
     L_max``, ``L_max`` the curvature times the largest weighted squared row
     norm: the step for which SGD's expected progress is guaranteed.
 
-    The L2 norm's curvature is ``1 / RMS``: it grows without bound as the
-    residual shrinks, so no constant step stays safe. Its step is taken at
+    The L2 norm's curvature is ``1 / RMS``: it grows as the residual
+    shrinks (without bound on an exact fit), so a step that suits the
+    starting RMS is too long near the optimum. Its step is taken at
     the current RMS (call with ``rms``), which makes the update without a
     penalty exactly the squared loss's ``"auto"`` update: stable, and
     converging to the same least-squares coefficients.
