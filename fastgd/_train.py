@@ -422,7 +422,7 @@ class Run:
         self.best_loss = np.inf
         # the state with the lowest measured loss, kept on divergence:
         # (epoch, coef, intercept, average, steps)
-        self.best_state = (0, *self._snapshot())
+        self.best_state = self.start_state = (0, *self._snapshot())
         best = np.inf
         best_score = -np.inf
         stalled = 0
@@ -634,6 +634,17 @@ class Run:
             )
         return loss
 
+    def _exact_loss(self, coef, intercept):
+        """Training loss at ``coef``, ``intercept`` (mean over the targets)."""
+        sums = _engine.residual_sums(
+            self.X, self.y, coef, intercept, loss_code=self.loss_code,
+            epsilon=self.epsilon, weights=self.weights,
+        )
+        loss = sums[..., -1] / self.total_weight
+        if self.loss_code == _L2_NORM:
+            loss = np.sqrt(loss)
+        return float(np.mean(loss))
+
     def _snapshot(self):
         """Copies of ``(coef, intercept, average, steps)``: what divergence restores."""
         average = None if self.average is None else self.average.copy()
@@ -644,6 +655,17 @@ class Run:
         # included, so that coef_ (averaged or not), t_ and a later
         # partial_fit all continue from it
         best_epoch, coef, intercept, average, steps = self.best_state
+        kept_loss = None
+        if steps == self.start_state[4]:  # no update since the start
+            best_epoch = 0
+        if best_epoch:
+            # A stochastic epoch's recorded loss is the mean over its updates,
+            # not the loss of the state it ended in, which can be far worse
+            # than the start: keep that state only if its exact loss (one
+            # pass over X, on divergence only) beats the start's.
+            kept_loss = self._exact_loss(coef, intercept)
+            if not kept_loss <= self._exact_loss(*self.start_state[1:3]):
+                best_epoch, coef, intercept, average, steps = self.start_state
         self.coef = coef.copy()
         self.intercept = intercept.copy()
         self.average = None if average is None else average.copy()
@@ -703,7 +725,10 @@ class Run:
         else:
             before = ""
         if best_epoch:
-            kept = f"The coefficients of epoch {best_epoch}, the lowest loss, were kept."
+            kept = (
+                f"The coefficients after {steps} update steps, with the lowest "
+                f"loss measured ({kept_loss:.3g}), were kept."
+            )
         else:
             kept = "The starting coefficients were kept."
         self.diverged = DivergenceError(
