@@ -388,6 +388,7 @@ default=None
             )
             done = (self.n_iter_, self.t_, self.loss_curve_, self.history_)
         average = getattr(self, "_average_state", None) if not first else None
+        norm = getattr(self, "_norm", None) if not first else None
         train(
             X,
             y,
@@ -399,6 +400,7 @@ default=None
             t_start=done[1],
             average=None if average is None else average.copy(),
             partial=True,
+            norm=norm,
             on_stop=lambda run: self._store(run, X.dtype, done),
         )
         return self
@@ -419,6 +421,7 @@ default=None
             self.intercept_ = intercept.astype(dtype)
             self._iterate = (run.coef.copy(), run.intercept.copy())
         self._average_state = None if run.average is None else run.average.copy()
+        self._norm = None if run.norm is None else run.norm.copy()
         self.n_iter_ = epochs + run.epoch
         self.t_ = steps + run.steps
         self.loss_curve_ = np.concatenate(

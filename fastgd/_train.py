@@ -151,6 +151,7 @@ def train(
     t_start=0,
     average=None,
     partial=False,
+    norm=None,
     on_stop=None,
 ):
     """Fit validated data; return the finished ``Run``.
@@ -166,6 +167,9 @@ def train(
     and ``average`` the running mean of ``[coef, intercept]`` so far (with
     ``params["average"]``).
     ``partial`` runs exactly one epoch with no stopping rule (``partial_fit``).
+    ``norm`` (per target), when given, is the RMS estimate that scales the
+    first epoch's ``"l2_norm"`` steps, in place of the RMS at the start: a
+    ``partial_fit`` passes the previous epoch's, as ``fit`` would use it.
     ``on_stop(run)`` is called however training ends, Ctrl-C and divergence
     included, before any error propagates.
 
@@ -185,7 +189,7 @@ def train(
     run = Run(
         X, y, params, coef, intercept, weights,
         rng=make_rng(params["random_state"]) if rng is None else rng,
-        t_start=t_start, average=average, partial=partial,
+        t_start=t_start, average=average, partial=partial, norm=norm,
     )
     with thread_limit(params["n_jobs"]), _progress_bar(params, partial) as bar:
         run.bar = bar
@@ -252,7 +256,7 @@ class Run:
 
     def __init__(
         self, X, y, params, coef, intercept, weights, *, rng, t_start, average,
-        partial,
+        partial, norm=None,
     ):
         n_samples, n_features = X.shape
         self.X = X
@@ -338,6 +342,9 @@ class Run:
         self.epoch = 0
         self.steps = 0
         self.t_start = t_start
+        # the RMS estimate of the last epoch, which scales the next one's
+        # l2_norm steps (a partial_fit's comes from the call before)
+        self.norm = None if norm is None else np.array(norm, dtype=np.float64)
         self.losses = []
         self.history = {"step_size": [], "elapsed": []}
         if self.validation is not None:
@@ -415,7 +422,7 @@ class Run:
         warm = np.any(self.coef != 0) or np.any(self.intercept != 0)
         if warm or (not self.full_batch and self.loss_code == _L2_NORM):
             start_loss = self._mean_loss(sums)
-        norm = np.sqrt(start_loss)
+        norm = np.sqrt(start_loss) if self.norm is None else self.norm
         reference = max(
             np.mean(start_loss), np.mean(zero_model_loss), np.finfo(np.float64).tiny
         )
@@ -489,7 +496,7 @@ class Run:
                     **fixed,
                 )
                 mean_loss = sum_loss / self.total_weight
-                norm = np.sqrt(mean_loss)  # per target
+                norm = self.norm = np.sqrt(mean_loss)  # per target
                 finite = None  # the state after this epoch, once counted
                 eta = _engine.step_size(
                     self.schedule, self.eta, t + steps, self.power_t, self.optimal_t0
@@ -670,6 +677,7 @@ class Run:
         self.intercept = intercept.copy()
         self.average = None if average is None else average.copy()
         self.steps = steps
+        self.norm = None  # a later partial_fit measures the RMS afresh
         largest = max(abs(float(np.max(self.X))), abs(float(np.min(self.X))))
         if largest > 1e100:
             cause = (
@@ -721,13 +729,13 @@ class Run:
                     "standardise the features."
                 )
         if np.isfinite(self.best_loss):
-            before = f" (the best epoch had {self.best_loss:.3g})"
+            before = f" (the lowest epoch loss so far: {self.best_loss:.3g})"
         else:
             before = ""
         if best_epoch:
             kept = (
-                f"The coefficients after {steps} update steps, with the lowest "
-                f"loss measured ({kept_loss:.3g}), were kept."
+                f"The coefficients after {steps} update steps (training loss "
+                f"{kept_loss:.3g}), the best measured, were kept."
             )
         else:
             kept = "The starting coefficients were kept."
