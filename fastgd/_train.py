@@ -469,10 +469,11 @@ class Run:
                 # the loss belongs to the state before the step
                 finite = saved
             else:
+                step_norm = norm
                 if per_rms is not None:
                     # the kernel divides every step by ``norm``: with this
                     # step the epoch runs at the squared loss's safe step
-                    self.eta = per_rms(float(np.min(norm)))
+                    self.eta, step_norm = self._auto_norms(per_rms, norm)
                 sum_loss, steps = _engine.stochastic_epoch(
                     X,
                     y,
@@ -482,7 +483,7 @@ class Run:
                     self.batch_size,
                     self.eta,
                     self.loss_code,
-                    norm,
+                    step_norm,
                     self.fit_intercept,
                     weight_mean=self.weight_mean,
                     schedule=self.schedule,
@@ -629,6 +630,26 @@ class Run:
     def _grown(self, loss, factor, reference):
         """Whether ``loss`` is ``factor`` times the best loss and not negligible."""
         return loss > factor * self.best_loss and loss > _GROWTH_FLOOR * reference
+
+    def _auto_norms(self, per_rms, norm):
+        """``(eta, norms)`` for a mini-batch epoch of the L2 norm's "auto" step.
+
+        The kernel takes one ``eta`` and divides each target's steps by its
+        ``norms``. One target: ``eta`` is the step at its RMS. Several, with
+        no penalty: ``eta`` is the largest step and each target's norm is
+        scaled so that ``eta / norm`` is its own step at its own RMS (a
+        target fitted exactly, RMS 0, stops; the others go on). With a
+        penalty ``eta`` also scales the penalty's step, which must stay in
+        proportion to the data's, so all targets take the smallest step.
+        """
+        norm = np.atleast_1d(np.asarray(norm, dtype=np.float64))
+        if norm.size == 1 or self.alpha > 0:
+            return per_rms(float(np.min(norm))), norm
+        steps = np.array([per_rms(float(rms)) for rms in norm])
+        eta = float(steps.max())
+        with np.errstate(divide="ignore"):
+            scaled = np.where(steps > 0, norm * (eta / steps), np.inf)
+        return eta, scaled
 
     def _finite_zero_model_loss(self):
         """``_zero_model_loss()``, refused when y's squares overflow."""

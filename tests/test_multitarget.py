@@ -126,6 +126,28 @@ def test_l2_norm_auto_full_batch_steps_each_target_at_its_own_rms(targets):
         assert together.intercept_[t] == alone.intercept_
 
 
+def test_l2_norm_auto_mini_batches_step_each_target_at_its_own_rms():
+    # The targets share one eta in the kernel. Taking the smallest safe
+    # step of any target froze them all once an exactly fitted target's
+    # RMS reached 0; each target's norm is now scaled to its own step.
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2000, 6)) * rng.uniform(0.5, 3, 6)
+    exact = X @ rng.standard_normal(6) + 3
+    noisy = exact + 0.5 * rng.standard_normal(2000)
+    Y = np.column_stack([noisy, exact, 100 * noisy + 5])
+    params = dict(loss="l2_norm", learning_rate="auto", batch_size=32,
+                  max_iter=60, tol=None, random_state=0)
+    together = fastgd.fit(X, Y, **params)
+    for t in range(Y.shape[1]):
+        alone = fastgd.fit(X, Y[:, t], **params)
+        np.testing.assert_allclose(together.coef[t], alone.coef, rtol=1e-9,
+                                   atol=1e-9 * np.abs(alone.coef).max())
+        coef, intercept = reference.lstsq(X, Y[:, t])
+        # within SGD's noise: the targets' scales differ by 100
+        spread = np.abs(coef).max()
+        np.testing.assert_allclose(together.coef[t], coef, atol=0.05 * spread)
+
+
 def test_stopping_follows_the_mean_loss_over_targets(targets):
     X, Y = targets
     model = SGDRegressor(batch_size=None, learning_rate="auto", tol=1e-6,
