@@ -929,7 +929,7 @@ def _markdown(problem, rows, setting):
         lines.append(
             f"| {row['method']} | {row['batch_size']} | {row['eta']:.3g} "
             f"| {_format_epochs(row['epochs'])} | {row['update_steps']:,} "
-            f"| {seconds} | {spread} | {'' if speedup is None else f'{speedup:.1f}x'} "
+            f"| {seconds} | {spread} | {'' if speedup is None else f'{speedup:.2g}x' if speedup < 10 else f'{speedup:.1f}x'} "
             f"| {row['loss_ratio']:.4f} |"
         )
     lines += [

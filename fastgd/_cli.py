@@ -494,6 +494,11 @@ def _format_table(header, rows, align=None):
     return lines
 
 
+# Below this, squares of a target's differences (the losses the fit and its
+# report compute) fall under float64's smallest normal number, 2.2e-308.
+_TINY_TARGET = 1e-150
+
+
 def _run_fit(args):
     """Carry out ``fastgd fit``; return the exit status."""
     from . import _tabular
@@ -510,14 +515,21 @@ def _run_fit(args):
     )
     X, y = design.X, design.y
     n_samples, n_features = X.shape
+    # the fit, the least-squares reference and the report all square y
     with np.errstate(over="ignore"):
         squares = float(np.sum(np.square(y)))
+    peak = float(np.max(np.abs(y)))
     if not math.isfinite(squares):
-        # the fit, the least-squares reference and the report all square it
         raise _tabular.InputError(
-            f"target {args.target!r} holds values as large as "
-            f"{float(np.max(np.abs(y))):.3g}, whose squares overflow float64; "
-            "rescale it (divide it by a power of ten) and fit again"
+            f"target {args.target!r} holds values as large as {peak:.3g}, whose "
+            "squares overflow float64; rescale it (divide it by a power of ten) "
+            "and fit again"
+        )
+    if 0 < peak < _TINY_TARGET:
+        raise _tabular.InputError(
+            f"target {args.target!r} holds values no larger than {peak:.3g}, "
+            "whose squared differences underflow float64; rescale it (multiply "
+            "it by a power of ten) and fit again"
         )
     if args.batch_size is not None and args.batch_size > n_samples:
         raise _tabular.InputError(

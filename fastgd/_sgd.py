@@ -470,6 +470,11 @@ default=None
         return X @ coef.T + np.asarray(self.intercept_, dtype=X.dtype)
 
 
+def _count(n, noun):
+    """``"1 target"``, ``"3 targets"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _brief(value, limit=60):
     """``repr(value)``, cut to ``limit`` characters."""
     text = repr(value)
@@ -506,7 +511,7 @@ def _start(n_features, y, coef, intercept, previous, source="coef_init"):
             f"y has 1 target and X {n_features} features, so shape {shape} is "
             "needed"
             if y.ndim == 1
-            else f"y has {shape[0]} targets and X {n_features} features, "
+            else f"y has {_count(shape[0], 'target')} and X {n_features} features, "
             f"so shape {shape} is needed"
         )
         raise ValueError(
@@ -523,8 +528,10 @@ def _start(n_features, y, coef, intercept, previous, source="coef_init"):
         ) from None
     if intercept.size not in (1, n_targets) or intercept.ndim > 1:
         raise ValueError(
-            f"intercept_init has shape {intercept.shape}; y has {n_targets} "
-            f"target(s), so a number or {n_targets} numbers are needed."
+            f"intercept_init has shape {intercept.shape}; y has "
+            f"{_count(n_targets, 'target')}, so "
+            + ("a number is needed." if n_targets == 1
+               else f"a number or {n_targets} numbers are needed.")
         )
     intercept = np.broadcast_to(intercept.reshape(-1), (n_targets,)).copy()
     if not (np.all(np.isfinite(coef)) and np.all(np.isfinite(intercept))):

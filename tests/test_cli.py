@@ -462,16 +462,27 @@ def test_fit_table_with_nothing_to_fit_says_why(capsys, tmp_path, text, message)
     assert err.count("\n") == 1
 
 
-def test_fit_target_whose_squares_overflow_is_refused(capsys, tmp_path):
-    # it used to diverge and advise a smaller --eta0, again and again
-    path = tmp_path / "huge.csv"
-    path.write_text("x,y\n" + "".join(f"{i},{(-1) ** i}e160\n" for i in range(30)))
+@pytest.mark.parametrize(
+    ("scale", "message"),
+    [
+        # it used to diverge and advise a smaller --eta0, again and again
+        ("e160", "target 'y' holds values as large as 1e+160, whose squares "
+                 "overflow"),
+        # it used to fit y as 0 and exit 0 with both losses printed as 0
+        ("e-200", "target 'y' holds values no larger than 1e-200, whose "
+                  "squared differences underflow"),
+    ],
+)
+def test_fit_target_whose_squares_leave_float64_is_refused(capsys, tmp_path,
+                                                           scale, message):
+    path = tmp_path / "extreme.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{(-1) ** i}{scale}\n" for i in range(30)))
 
     status, out, err = run_cli(capsys, "fit", path, "--target", "y",
                                "--batch-size", "full")
 
     assert status == 2
-    assert "target 'y' holds values as large as 1e+160" in err
+    assert message in err
     assert "rescale it" in err
 
 

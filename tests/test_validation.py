@@ -115,6 +115,8 @@ def test_missing_X_is_named(data):
     "kwargs, match",
     [
         ({"coef_init": "zeros"}, "coef_init must be an array of numbers, got 'zeros'"),
+        ({"intercept_init": np.zeros(2)},
+         r"intercept_init has shape \(2,\); y has 1 target, so a number is needed\.$"),
         ({"intercept_init": "zeros"},
          "intercept_init must be a number or an array of numbers, got 'zeros'"),
         # a row vector is not quietly flattened for a single target
