@@ -623,7 +623,8 @@ def _print_comparison(design, theta, exact):
     worst = int(np.argmax(difference[:-1]))
     largest = float(np.max(np.abs(exact[:-1])))
     share = ""
-    if largest > 0:
+    # a constant target's least-squares slopes are rounding noise: no scale
+    if largest > 0 and np.ptp(design.y) > 0:
         share = (
             f", {difference[worst] / largest:.1%} of the largest |lstsq coefficient|"
         )

@@ -126,7 +126,8 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
         Start from the previous fit's ``coef_`` and ``intercept_``.
     n_jobs : int or None, default=None
         Threads for the parallel kernels; ``None`` keeps Numba's current
-        setting. Results do not depend on it.
+        setting, ``-1`` takes all the threads Numba started with, and larger
+        counts are capped to that. Results do not depend on it.
     progress : {"auto", True, False}, default="auto"
         A progress bar over the epochs on standard error (tqdm). ``"auto"``
         shows it only for fits still running after 2 seconds, when standard
@@ -151,7 +152,8 @@ class SGDRegressor(RegressorMixin, BaseEstimator):
         Training loss per epoch: for full batch, the loss at the start of the
         epoch's step; for stochastic modes, the mean over the epoch of each
         row's loss at the coefficients in force when its batch was used.
-        ``"l2_norm"`` records the root of that mean.
+        ``"l2_norm"`` records the root of that mean. With ``average`` it is
+        the loss of the iterates, not of the averaged ``coef_``.
     n_features_in_ : int
         Number of features seen during fit.
 

@@ -9,14 +9,16 @@ import numba
 def thread_limit(n_jobs):
     """Run the block with ``n_jobs`` Numba threads, then restore the count.
 
-    ``None`` leaves the current setting. Values above the number of threads
-    Numba started with (``NUMBA_NUM_THREADS``) are capped to it.
+    ``None`` leaves the current setting; ``-1`` takes all the threads Numba
+    started with (``NUMBA_NUM_THREADS``). Values above that number are
+    capped to it.
     """
     if n_jobs is None:
         yield
         return
+    available = numba.config.NUMBA_NUM_THREADS
     previous = numba.get_num_threads()
-    numba.set_num_threads(min(n_jobs, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(available if n_jobs == -1 else min(n_jobs, available))
     try:
         yield
     finally:

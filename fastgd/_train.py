@@ -17,6 +17,7 @@ import numpy as np
 from . import _engine
 from ._threads import thread_limit
 from ._validation import (
+    AllThreads,
     Boolean,
     Interval,
     IsNone,
@@ -125,7 +126,7 @@ PARAMETER_CONSTRAINTS = {
     "fit_intercept": [Boolean()],
     "verbose": [Interval("int", 0, None)],
     "warm_start": [Boolean()],
-    "n_jobs": [IsNone(), Interval("int", 1, None)],
+    "n_jobs": [IsNone(), Interval("int", 1, None), AllThreads()],
     "progress": [Boolean(), Options("auto")],
 }
 

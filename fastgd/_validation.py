@@ -78,6 +78,20 @@ class Boolean:
         return "a bool"
 
 
+class AllThreads:
+    """``-1``, scikit-learn's "all processors": all of Numba's threads."""
+
+    def accepts(self, value):
+        return (
+            isinstance(value, numbers.Integral)
+            and not isinstance(value, (bool, np.bool_))
+            and value == -1
+        )
+
+    def __str__(self):
+        return "-1 (all threads)"
+
+
 class IsNone:
     """``None``."""
 

@@ -88,6 +88,7 @@ def test_text_target_is_rejected(data):
         ({"shuffle": "yes"}, "'shuffle': 'yes'"),
         ({"random_state": -3}, "'random_state': -3"),
         ({"n_jobs": 0}, "'n_jobs': 0"),
+        ({"n_jobs": -2}, r"'n_jobs': -2. .* or -1 \(all threads\)"),
         ({"power_t": np.nan}, r"'power_t': nan. Expected a finite real number\.$"),
         ({"progress": "maybe"}, r"Expected a bool or 'auto'\.$"),
     ],
@@ -136,3 +137,14 @@ def test_partial_fit_with_another_target_count_names_the_fit_it_continues(data):
     with pytest.raises(ValueError, match="from the fit partial_fit continues "
                        r"have shape \(3,\), but y has 2 targets"):
         model.partial_fit(X, np.column_stack([y, y]))
+
+
+def test_n_jobs_minus_one_takes_all_threads_as_in_scikit_learn(data, monkeypatch):
+    import numba
+
+    seen = []
+    original = numba.set_num_threads
+    monkeypatch.setattr(numba, "set_num_threads",
+                        lambda count: (seen.append(count), original(count)))
+    SGDRegressor(n_jobs=-1, max_iter=2, tol=None).fit(*data)
+    assert seen[0] == numba.config.NUMBA_NUM_THREADS
