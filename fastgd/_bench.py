@@ -926,10 +926,14 @@ def _markdown(problem, rows, setting):
             seconds = f"{row['seconds']:.3g}"
             spread = f"{row['seconds_min']:.3g}-{row['seconds_max']:.3g}"
         speedup = row["speedup_vs_full_batch"]
+        if speedup is None:
+            times = ""
+        else:  # two digits below 0.1x, so that 0.025x is not "0.0x"
+            times = f"{speedup:.1f}x" if speedup >= 0.1 else f"{speedup:.2g}x"
         lines.append(
             f"| {row['method']} | {row['batch_size']} | {row['eta']:.3g} "
             f"| {_format_epochs(row['epochs'])} | {row['update_steps']:,} "
-            f"| {seconds} | {spread} | {'' if speedup is None else f'{speedup:.2g}x' if speedup < 10 else f'{speedup:.1f}x'} "
+            f"| {seconds} | {spread} | {times} "
             f"| {row['loss_ratio']:.4f} |"
         )
     lines += [

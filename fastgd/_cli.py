@@ -350,7 +350,9 @@ def _condition(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not (math.isfinite(value) and value >= 1):
-        raise argparse.ArgumentTypeError(f"must be a finite number of at least 1, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of at least 1, got {text}"
+        )
     return value
 
 
