@@ -368,7 +368,7 @@ INVALID = {
     "fit_intercept": [0, "True", None],
     "verbose": [-1, 0.5, None],
     "warm_start": [1, "no", None],
-    "n_jobs": [0, -1, 1.5, "2"],
+    "n_jobs": [0, -2, 1.5, "2"],
     "progress": ["yes", 1, None, "always"],
 }
 
