@@ -536,7 +536,9 @@ class Run:
                 stalled = stalled + 1 if score < best_score + self.tol else 0
                 best_score = max(best_score, score)
             if stalled >= self.n_iter_no_change:
-                if self._grown(mean_loss, _STALL_GROWTH_FACTOR, reference):
+                if self._grown(
+                    mean_loss, _STALL_GROWTH_FACTOR, reference
+                ) or self._rising(mean_loss, reference):
                     self._diverge(epoch, mean_loss)
                     return
                 if self.adaptive and self.eta / _ADAPTIVE_FACTOR >= _ADAPTIVE_MIN:
@@ -627,6 +629,23 @@ class Run:
             return False
         self.best_loss = min(self.best_loss, loss)
         return bool(np.all(np.isfinite(self.coef)))
+
+    def _rising(self, loss, reference):
+        """Whether the full-batch loss rose in each of the last epochs ``tol`` saw.
+
+        Full-batch descent with a stable step never raises the loss, so
+        ``n_iter_no_change`` rises in a row mean a step above ``2 / L``:
+        the loss grows by a constant factor per epoch, which ``tol`` would
+        otherwise call convergence while it is still well under
+        ``_STALL_GROWTH_FACTOR`` times the best (8.6 times after 5 epochs at
+        1.2 / L). Mini-batch losses are noisy and get no such rule.
+        """
+        if not self.full_batch or loss <= _GROWTH_FLOOR * reference:
+            return False
+        recent = self.losses[-(self.n_iter_no_change + 1):]
+        return len(recent) > self.n_iter_no_change and bool(
+            np.all(np.diff(recent) > 0)
+        )
 
     def _grown(self, loss, factor, reference):
         """Whether ``loss`` is ``factor`` times the best loss and not negligible."""
@@ -760,7 +779,11 @@ class Run:
                 f"{kept_loss:.3g}), the best measured, were kept."
             )
         else:
-            kept = "The starting coefficients were kept."
+            start_loss = self._exact_loss(coef, intercept)
+            kept = (
+                f"The starting coefficients (training loss {start_loss:.3g}) "
+                "were kept."
+            )
         self.diverged = DivergenceError(
             f"The fit diverged in epoch {epoch}: the mean training loss "
             f"reached {loss:.3g}{before}. {cause} {kept}",

@@ -323,11 +323,29 @@ def test_divergence_never_keeps_a_state_worse_than_the_start():
     y = X @ rng.standard_normal(5)
     model = SGDRegressor(eta0=1.0, batch_size=8, max_iter=20, tol=None,
                          random_state=0)
-    with pytest.raises(DivergenceError, match="starting coefficients were kept"):
+    with pytest.raises(DivergenceError,
+                       match=r"starting coefficients \(training loss 2.89\) were kept"):
         model.fit(X, y)
     assert _mean_squared_residual(model, X, y) <= np.mean(y**2)
+    assert np.mean(y**2) == pytest.approx(2.89, abs=0.005)
     np.testing.assert_array_equal(model.coef_, 0.0)
     assert model.t_ == 0
+
+
+@pytest.mark.parametrize("eta0", [0.68, 0.75, 0.8])
+def test_full_batch_loss_rising_every_epoch_until_tol_is_divergence(eta0):
+    # steps a little above 2 / L grow the loss by a constant factor: 8.6x
+    # in the 5 epochs tol watches at eta0=0.8, under the 10x rule, and it
+    # was called converged with an MSE of 43 against 2.8 at the start
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 5))
+    y = X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(50)
+    model = SGDRegressor(batch_size=None, eta0=eta0)
+    with pytest.raises(DivergenceError):
+        model.fit(X, y)
+    assert _mean_squared_residual(model, X, y) <= min(model.loss_curve_) * (1 + 1e-9)
+    # a stable step still converges
+    SGDRegressor(batch_size=None, eta0=0.3).fit(X, y)
 
 
 def test_loss_growing_until_tol_stops_the_fit_is_divergence():
