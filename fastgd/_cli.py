@@ -679,6 +679,11 @@ def _fixed_point(values, length):
     return [cells[i : i + length] for i in range(0, len(cells), length)]
 
 
+# Unstandardised features whose standard deviations differ by more than
+# this factor are blamed for a divergence: no one step suits them all.
+_UNEVEN_SCALES = 10.0
+
+
 def _report_divergence(epoch, loss, design, args):
     """Say on stderr that the fit diverged, when, and what to change."""
     if math.isfinite(loss):
@@ -706,17 +711,31 @@ def _report_divergence(epoch, loss, design, args):
 
     # 1/L is the largest step that full-batch descent is sure to survive
     lipschitz = _lipschitz(_augmented_gram(design.X))
-    ratio = args.eta0 * lipschitz
-    factor = 10.0 ** math.ceil(math.log10(ratio)) if ratio > 1 else 10.0
-    smaller_step = (
-        f"lower --eta0 by a factor of {factor:.0e} or more, to "
-        f"{args.eta0 / factor:.0e} "
-        f"(the safe full-batch step for this design is 1/L = {1 / lipschitz:.2g}, "
-        "L = 2 x the largest eigenvalue of X^T X / n with a column of ones)"
+    safe = 1.0 / lipschitz
+    why = (
+        f"the safe full-batch step for this design is 1/L = {safe:.2g}, L = 2 x "
+        "the largest eigenvalue of X^T X / n with a column of ones"
     )
+    if args.eta0 > safe:
+        # a round step at or below 1/L: its first significant digit, floored
+        unit = 10.0 ** math.floor(math.log10(safe))
+        smaller_step = (
+            f"lower --eta0 from {args.eta0:g} to {math.floor(safe / unit) * unit:g} "
+            f"or less ({why})"
+        )
+    else:
+        # already below 1/L: mini-batch noise needs a smaller step still
+        smaller_step = (
+            f"lower --eta0 from {args.eta0:g} to {args.eta0 / 10:g} ({why}; "
+            "mini-batches need less)"
+        )
     numeric = ~design.is_indicator
-    if not design.standardized and numeric.sum() > 1:
-        spread = design.X[:, numeric].std(axis=0)
+    spread = design.X[:, numeric].std(axis=0) if numeric.sum() > 1 else None
+    if (
+        not design.standardized
+        and spread is not None
+        and spread.max() > _UNEVEN_SCALES * spread.min()
+    ):
         names = [
             name
             for name, keep in zip(design.feature_names, numeric, strict=True)

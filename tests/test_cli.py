@@ -155,7 +155,7 @@ def test_fit_no_standardize_diverges_with_advice(capsys, housing_path):
     assert re.search(r"the fit diverged in epoch \d+", err)
     assert "No coefficients are reported" in err
     assert "drop --no-standardize" in err
-    assert re.search(r"lower --eta0 by a factor of 1e\+\d\d", err)
+    assert re.search(r"lower --eta0 from 0.01 to [0-9.e-]+ or less", err)
     assert "lstsq" not in out
     assert "nan" not in (out + err).lower()
     assert "Traceback" not in err
@@ -484,6 +484,28 @@ def test_fit_target_whose_squares_leave_float64_is_refused(capsys, tmp_path,
     assert status == 2
     assert message in err
     assert "rescale it" in err
+
+
+def test_fit_divergence_advice_fits_the_design(capsys, tmp_path):
+    # evenly scaled features under --no-standardize were still told to drop
+    # it, and the advised eta0 (rounded down by a power of ten: 0.05) sat
+    # far below the 1/L it named (0.4)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(200), rng.standard_normal(200)
+    path = tmp_path / "even.csv"
+    path.write_text("a,b,t\n" + "".join(
+        f"{p},{q},{2 * p - q + 1}\n" for p, q in zip(a, b)))
+
+    status, _, err = run_cli(capsys, "fit", path, "--target", "t",
+                             "--no-standardize", "--batch-size", "full",
+                             "--eta0", "5")
+
+    assert status == 1
+    assert "drop --no-standardize" not in err
+    advised, safe = re.search(
+        r"lower --eta0 from 5 to ([0-9.]+) or less \(the safe full-batch step "
+        r"for this design is 1/L = ([0-9.]+)", err).groups()
+    assert float(advised) <= float(safe) < 2 * float(advised)
 
 
 def test_fit_l2_norm_divergence_advises_the_squared_loss(capsys, tmp_path):
