@@ -52,6 +52,10 @@ _GROWTH_FLOOR = 1e-3
 # _GROWTH_FACTOR is reached).
 _STALL_GROWTH_FACTOR = 10.0
 
+# Several targets sharing the l2_norm's "auto" step under a penalty: a
+# warning when the shared (smallest) step is this far below the largest.
+_SHARED_STEP_WARNING = 1e-2
+
 # learning_rate="adaptive" divides the step by this after n_iter_no_change
 # epochs without improvement, and stops once it falls below _ADAPTIVE_MIN.
 _ADAPTIVE_FACTOR = 5.0
@@ -343,6 +347,7 @@ class Run:
         self.epoch = 0
         self.steps = 0
         self.t_start = t_start
+        self.warned = False  # the shared-step warning, given once per run
         # the RMS estimate of the last epoch, which scales the next one's
         # l2_norm steps (a partial_fit's comes from the call before)
         self.norm = None if norm is None else np.array(norm, dtype=np.float64)
@@ -663,9 +668,25 @@ class Run:
         proportion to the data's, so all targets take the smallest step.
         """
         norm = np.atleast_1d(np.asarray(norm, dtype=np.float64))
-        if norm.size == 1 or self.alpha > 0:
-            return per_rms(float(np.min(norm))), norm
+        if norm.size == 1:
+            return per_rms(float(norm[0])), norm
         steps = np.array([per_rms(float(rms)) for rms in norm])
+        if self.alpha > 0:
+            smallest = float(steps.min())
+            if smallest < _SHARED_STEP_WARNING * steps.max() and not self.warned:
+                self.warned = True
+                ratio = steps.max() / max(smallest, 1e-300)
+                warnings.warn(
+                    "With a penalty, the targets of an l2_norm fit with "
+                    "learning_rate='auto' on mini-batches share the smallest "
+                    f"step of any target, here {ratio:.3g} "
+                    "times smaller than the largest: the other targets will "
+                    "barely move. Fit such targets separately, or use "
+                    "batch_size=None.",
+                    UserWarning,
+                    stacklevel=6,  # the caller of fit()
+                )
+            return smallest, norm
         eta = float(steps.max())
         with np.errstate(divide="ignore"):
             scaled = np.where(steps > 0, norm * (eta / steps), np.inf)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -146,6 +147,24 @@ def test_l2_norm_auto_mini_batches_step_each_target_at_its_own_rms():
         # within SGD's noise: the targets' scales differ by 100
         spread = np.abs(coef).max()
         np.testing.assert_allclose(together.coef[t], coef, atol=0.05 * spread)
+
+
+def test_shared_l2_norm_auto_step_under_a_penalty_warns_when_it_stalls_targets():
+    # with a penalty the targets share the smallest step: a target 1e4
+    # times smaller makes it 1e4 times too small for the other
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((2000, 5))
+    y = X @ rng.standard_normal(5) + 0.5 * rng.standard_normal(2000)
+    params = dict(loss="l2_norm", learning_rate="auto", batch_size=8,
+                  penalty="l2", max_iter=3, tol=None, random_state=0)
+    with pytest.warns(UserWarning, match="share the smallest step of any target, "
+                      "here 1e\\+04 times smaller") as caught:
+        fastgd.fit(X, np.column_stack([y, 1e-4 * y]), **params)
+    assert len(caught) == 1  # once per fit, not once per epoch
+    assert caught[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # targets of one scale: no warning
+        fastgd.fit(X, np.column_stack([y, y + 1.0]), **params)
 
 
 def test_stopping_follows_the_mean_loss_over_targets(targets):
