@@ -227,7 +227,9 @@ def _build_parser():
             "frequent (default; better conditioned) or the first in sorted order"
         ),
     )
-    fit.add_argument("--threads", type=_positive_int, metavar="N", help="Numba threads")
+    fit.add_argument(
+        "--threads", type=_threads, metavar="N", help="Numba threads (-1: all)"
+    )
     fit.add_argument(
         "-v",
         "--verbose",
@@ -246,7 +248,7 @@ def _build_parser():
         ),
     )
     demo.add_argument(
-        "--threads", type=_positive_int, metavar="N", help="Numba threads"
+        "--threads", type=_threads, metavar="N", help="Numba threads (-1: all)"
     )
 
     bench = commands.add_parser(
@@ -321,7 +323,7 @@ def _build_parser():
         help="largest over smallest feature variance (default: 100)",
     )
     bench.add_argument(
-        "--threads", type=_positive_int, metavar="N", help="Numba threads"
+        "--threads", type=_threads, metavar="N", help="Numba threads (-1: all)"
     )
     return parser
 
@@ -370,6 +372,16 @@ def _int_at_least(low, text):
 def _positive_int(text):
     """Parse a positive integer option value."""
     return _int_at_least(1, text)
+
+
+def _threads(text):
+    """Parse ``--threads``: a positive integer, or -1 for all of Numba's threads."""
+    if text.strip() == "-1":
+        return -1
+    try:
+        return _int_at_least(1, text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(f"{error}, or -1 for all threads") from None
 
 
 def _non_negative_int(text):

@@ -573,3 +573,17 @@ def test_console_script_works_from_another_folder(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("fastgd ")
+
+
+def test_threads_minus_one_means_all_as_n_jobs_does(capsys, tmp_path):
+    path = tmp_path / "small.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{2 * i + 1}\n" for i in range(40)))
+
+    status, _, err = run_cli(capsys, "fit", path, "--target", "y",
+                             "--threads", "-1", "--batch-size", "full")
+    assert status == 0, err
+
+    status, _, err = run_cli(capsys, "fit", path, "--target", "y",
+                             "--threads", "-2")
+    assert status == 2
+    assert "must be at least 1, got -2, or -1 for all threads" in err
