@@ -347,10 +347,7 @@ def _batch_sizes(text):
 
 def _condition(text):
     """Parse ``--condition``: a finite number of at least 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _number(text)
     if not (math.isfinite(value) and value >= 1):
         raise argparse.ArgumentTypeError(
             f"must be a finite number of at least 1, got {text}"
@@ -389,12 +386,17 @@ def _non_negative_int(text):
     return _int_at_least(0, text)
 
 
-def _positive_float(text):
-    """Parse a finite number above zero."""
+def _number(text):
+    """Parse a number, or say that ``text`` is not one."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _positive_float(text):
+    """Parse a finite number above zero."""
+    value = _number(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value

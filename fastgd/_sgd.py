@@ -5,7 +5,13 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._train import PARAMETER_CONSTRAINTS, make_rng, train
-from ._validation import check_array, check_params, check_sample_weight, check_X_y
+from ._validation import (
+    check_array,
+    check_params,
+    check_sample_weight,
+    check_X_y,
+    count,
+)
 
 __all__ = ["SGDRegressor"]
 
@@ -472,11 +478,6 @@ default=None
         return X @ coef.T + np.asarray(self.intercept_, dtype=X.dtype)
 
 
-def _count(n, noun):
-    """``"1 target"``, ``"3 targets"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _brief(value, limit=60):
     """``repr(value)``, cut to ``limit`` characters."""
     text = repr(value)
@@ -513,7 +514,7 @@ def _start(n_features, y, coef, intercept, previous, source="coef_init"):
             f"y has 1 target and X {n_features} features, so shape {shape} is "
             "needed"
             if y.ndim == 1
-            else f"y has {_count(shape[0], 'target')} and X {n_features} features, "
+            else f"y has {count(shape[0], 'target')} and X {n_features} features, "
             f"so shape {shape} is needed"
         )
         raise ValueError(
@@ -531,7 +532,7 @@ def _start(n_features, y, coef, intercept, previous, source="coef_init"):
     if intercept.size not in (1, n_targets) or intercept.ndim > 1:
         raise ValueError(
             f"intercept_init has shape {intercept.shape}; y has "
-            f"{_count(n_targets, 'target')}, so "
+            f"{count(n_targets, 'target')}, so "
             + ("a number is needed." if n_targets == 1
                else f"a number or {n_targets} numbers are needed.")
         )

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._validation import count as _count
+
 __all__ = ["Design", "InputError", "build_design", "read_csv"]
 
 
@@ -296,12 +298,6 @@ def build_design(
         standardized=bool(standardize),
         notes=notes,
     )
-
-
-def _count(n, noun):
-    """Return ``"1 row"``, ``"2 rows"``: a count with its noun."""
-    n = int(n)
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _check_target(frame, target):

@@ -565,13 +565,16 @@ class Run:
             return self.average[:, :-1].copy(), self.average[:, -1].copy()
         return self.coef, self.intercept
 
-    def _mean_loss(self, sums):
+    def _mean_loss(self, sums, coef=None, intercept=None):
         """Training loss (mean of the rows' losses) at the current point.
 
-        One value per target for a 2-D ``y``.
+        Or at ``coef``, ``intercept`` when given. One value per target for a
+        2-D ``y``; the L2 norm's is the mean squared residual.
         """
+        coef = self.coef if coef is None else coef
+        intercept = self.intercept if intercept is None else intercept
         sums = _engine.residual_sums(
-            self.X, self.y, self.coef, self.intercept, sums,
+            self.X, self.y, coef, intercept, sums,
             loss_code=self.loss_code, epsilon=self.epsilon, weights=self.weights,
         )
         return sums[..., -1] / self.total_weight
@@ -705,11 +708,7 @@ class Run:
 
     def _exact_loss(self, coef, intercept):
         """Training loss at ``coef``, ``intercept`` (mean over the targets)."""
-        sums = _engine.residual_sums(
-            self.X, self.y, coef, intercept, loss_code=self.loss_code,
-            epsilon=self.epsilon, weights=self.weights,
-        )
-        loss = sums[..., -1] / self.total_weight
+        loss = self._mean_loss(None, coef, intercept)
         if self.loss_code == _L2_NORM:
             loss = np.sqrt(loss)
         return float(np.mean(loss))
@@ -724,7 +723,7 @@ class Run:
         # included, so that coef_ (averaged or not), t_ and a later
         # partial_fit all continue from it
         best_epoch, coef, intercept, average, steps = self.best_state
-        kept_loss = None
+        kept_loss = start_loss = None
         if steps == self.start_state[4]:  # no update since the start
             best_epoch = 0
         if best_epoch:
@@ -733,7 +732,8 @@ class Run:
             # than the start: keep that state only if its exact loss (one
             # pass over X, on divergence only) beats the start's.
             kept_loss = self._exact_loss(coef, intercept)
-            if not kept_loss <= self._exact_loss(*self.start_state[1:3]):
+            start_loss = self._exact_loss(*self.start_state[1:3])
+            if not kept_loss <= start_loss:
                 best_epoch, coef, intercept, average, steps = self.start_state
         self.coef = coef.copy()
         self.intercept = intercept.copy()
@@ -800,7 +800,8 @@ class Run:
                 f"{kept_loss:.3g}), the best measured, were kept."
             )
         else:
-            start_loss = self._exact_loss(coef, intercept)
+            if start_loss is None:
+                start_loss = self._exact_loss(coef, intercept)
             kept = (
                 f"The starting coefficients (training loss {start_loss:.3g}) "
                 "were kept."

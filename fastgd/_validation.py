@@ -119,6 +119,12 @@ class RandomState:
         )
 
 
+def count(n, noun):
+    """``"1 row"``, ``"2 rows"``: a count with its noun, for messages."""
+    n = int(n)
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def check_params(params, constraints):
     """Raise ``ValueError`` for the first parameter that breaks its rule.
 
